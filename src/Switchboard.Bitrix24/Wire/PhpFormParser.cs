@@ -1,0 +1,228 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Unicode;
+
+namespace Switchboard.Bitrix24.Wire;
+
+/// <summary>
+/// Decodes <c>application/x-www-form-urlencoded</c> bodies the way Bitrix24 builds them: PHP's
+/// <c>http_build_query</c> with PHP-style bracket keys (<c>data[CALL_ID]</c>, <c>data[FIELDS][ID]</c>,
+/// <c>data[X][0]</c>, <c>data[X][]</c>), <c>+</c> for space and percent-encoded UTF-8.
+/// </summary>
+/// <remarks>
+/// The Bitrix24 docs (api-reference/events/index.md, "What Comes to the Handler") say events are POSTed
+/// form-encoded, and the official PHP SDK decodes them with <c>parse_str</c>
+/// (b24phpsdk src/Services/RemoteEventsFactory.php). This parser follows <c>parse_str</c> where it is
+/// well defined and is stricter where PHP silently guesses: a malformed escape, invalid UTF-8, an
+/// unbalanced bracket or a repeated key is an error here, because a body that PHP would have to
+/// guess about did not come from Bitrix24 and a repeated <c>auth[application_token]</c> is an attack.
+/// </remarks>
+public static class PhpFormParser
+{
+    /// <summary>Decodes a form body into a tree.</summary>
+    public static FormParseResult Parse(ReadOnlySpan<byte> body, FormLimits? limits = null)
+    {
+        limits ??= FormLimits.Default;
+        var root = FormNode.NewMap();
+        var count = 0;
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(body.Length, 64));
+        try
+        {
+            while (!body.IsEmpty)
+            {
+                var amp = body.IndexOf((byte)'&');
+                var pair = amp < 0 ? body : body[..amp];
+                body = amp < 0 ? default : body[(amp + 1)..];
+                if (pair.IsEmpty)
+                {
+                    continue; // "a=1&&b=2": PHP skips empty pairs too.
+                }
+
+                if (++count > limits.MaxKeys)
+                {
+                    return FormParseResult.Fail(FormError.TooManyKeys, $"The body has more than {limits.MaxKeys} fields.");
+                }
+
+                var eq = pair.IndexOf((byte)'=');
+                var rawKey = eq < 0 ? pair : pair[..eq];
+                var rawValue = eq < 0 ? default : pair[(eq + 1)..];
+
+                if (!TryDecode(rawKey, buffer, out var keyLength))
+                {
+                    return FormParseResult.Fail(FormError.BadPercentEscape, $"Field {count} has a '%' that is not followed by two hex digits in its name.");
+                }
+
+                if (keyLength > limits.MaxKeyLength)
+                {
+                    return FormParseResult.Fail(FormError.KeyTooLong, $"Field {count} has a name longer than {limits.MaxKeyLength} bytes.");
+                }
+
+                if (!Utf8.IsValid(buffer.AsSpan(0, keyLength)))
+                {
+                    return FormParseResult.Fail(FormError.InvalidUtf8, $"Field {count} has a name that is not valid UTF-8.");
+                }
+
+                var key = Encoding.UTF8.GetString(buffer, 0, keyLength);
+
+                if (!TryDecode(rawValue, buffer, out var valueLength))
+                {
+                    return FormParseResult.Fail(FormError.BadPercentEscape, $"The value of '{Shorten(key)}' has a '%' that is not followed by two hex digits.");
+                }
+
+                if (valueLength > limits.MaxValueLength)
+                {
+                    return FormParseResult.Fail(FormError.ValueTooLong, $"The value of '{Shorten(key)}' is longer than {limits.MaxValueLength} bytes.");
+                }
+
+                if (!Utf8.IsValid(buffer.AsSpan(0, valueLength)))
+                {
+                    return FormParseResult.Fail(FormError.InvalidUtf8, $"The value of '{Shorten(key)}' is not valid UTF-8.");
+                }
+
+                var value = valueLength == 0 ? string.Empty : Encoding.UTF8.GetString(buffer, 0, valueLength);
+                var inserted = Insert(root, key, value, limits);
+                if (inserted is { } failure)
+                {
+                    return failure;
+                }
+            }
+
+            return FormParseResult.Ok(root);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Decodes a form body held in a string (tests, tools).</summary>
+    public static FormParseResult Parse(string body, FormLimits? limits = null) => Parse(Encoding.UTF8.GetBytes(body), limits);
+
+    private static FormParseResult? Insert(FormNode root, string key, string value, FormLimits limits)
+    {
+        var open = key.IndexOf('[', StringComparison.Ordinal);
+        var baseName = open < 0 ? key : key[..open];
+        if (baseName.Length == 0)
+        {
+            return FormParseResult.Fail(FormError.MalformedKey, $"The field name '{Shorten(key)}' is empty before its first '['.");
+        }
+
+        if (baseName.Contains(']', StringComparison.Ordinal))
+        {
+            return FormParseResult.Fail(FormError.MalformedKey, $"The field name '{Shorten(key)}' has a ']' with no '[' before it.");
+        }
+
+        // Walk the segments while inserting, so a deep key costs at most MaxDepth steps.
+        var node = root;
+        var segment = baseName;
+        var depth = 1;
+        var position = open;
+        while (true)
+        {
+            string? next = null;
+            if (position >= 0 && position < key.Length)
+            {
+                if (key[position] != '[')
+                {
+                    return FormParseResult.Fail(FormError.MalformedKey, $"The field name '{Shorten(key)}' has text after a ']'.");
+                }
+
+                var close = key.IndexOf(']', position + 1);
+                if (close < 0)
+                {
+                    return FormParseResult.Fail(FormError.MalformedKey, $"The field name '{Shorten(key)}' has a '[' that is never closed.");
+                }
+
+                next = key.Substring(position + 1, close - position - 1);
+                if (next.Contains('[', StringComparison.Ordinal))
+                {
+                    return FormParseResult.Fail(FormError.MalformedKey, $"The field name '{Shorten(key)}' has a '[' inside brackets.");
+                }
+
+                position = close + 1;
+                if (++depth > limits.MaxDepth)
+                {
+                    return FormParseResult.Fail(FormError.TooDeep, $"The field name '{Shorten(key)}' is nested deeper than {limits.MaxDepth} levels.");
+                }
+            }
+
+            if (segment.Length == 0)
+            {
+                // "key[]": PHP appends at one past the largest integer key.
+                segment = node.NextIndex().ToString(System.Globalization.CultureInfo.InvariantCulture);
+            }
+
+            var existing = node[segment];
+            if (next is null)
+            {
+                if (existing is not null)
+                {
+                    return FormParseResult.Fail(FormError.DuplicateKey, $"The field '{Shorten(key)}' appears more than once.");
+                }
+
+                node.Add(segment, FormNode.FromValue(value));
+                return null;
+            }
+
+            if (existing is null)
+            {
+                existing = FormNode.NewMap();
+                node.Add(segment, existing);
+            }
+            else if (existing.IsValue)
+            {
+                return FormParseResult.Fail(FormError.DuplicateKey, $"The field '{Shorten(key)}' is both a value and a group of fields.");
+            }
+
+            node = existing;
+            segment = next;
+        }
+    }
+
+    /// <summary>Percent-decodes into <paramref name="output"/>, '+' as space. False on a bad escape.</summary>
+    private static bool TryDecode(ReadOnlySpan<byte> input, byte[] output, out int length)
+    {
+        length = 0;
+        for (var i = 0; i < input.Length; i++)
+        {
+            var b = input[i];
+            if (b == (byte)'+')
+            {
+                output[length++] = (byte)' ';
+            }
+            else if (b == (byte)'%')
+            {
+                if (i + 2 >= input.Length)
+                {
+                    return false;
+                }
+
+                var hi = HexValue(input[i + 1]);
+                var lo = HexValue(input[i + 2]);
+                if (hi < 0 || lo < 0)
+                {
+                    return false;
+                }
+
+                output[length++] = (byte)((hi << 4) | lo);
+                i += 2;
+            }
+            else
+            {
+                output[length++] = b;
+            }
+        }
+
+        return true;
+    }
+
+    private static int HexValue(byte c) => c switch
+    {
+        >= (byte)'0' and <= (byte)'9' => c - '0',
+        >= (byte)'a' and <= (byte)'f' => c - 'a' + 10,
+        >= (byte)'A' and <= (byte)'F' => c - 'A' + 10,
+        _ => -1,
+    };
+
+    internal static string Shorten(string key) => key.Length <= 64 ? key : string.Concat(key.AsSpan(0, 61), "...");
+}
