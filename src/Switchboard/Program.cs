@@ -1,1 +1,3 @@
-namespace Switchboard; internal static class Placeholder { }
+using Switchboard.Cli;
+
+return await SwitchboardCli.RunAsync(args).ConfigureAwait(false);

@@ -1,0 +1,296 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Spectre.Console;
+using Switchboard.Bitrix24.Wire;
+using Switchboard.Hosting;
+using Switchboard.Journal;
+
+namespace Switchboard.Cli;
+
+/// <summary>
+/// The <c>switchboard</c> command. <c>serve</c> runs the server; the other commands read the same
+/// store the server writes, chosen the same way (appsettings.json, <c>Switchboard__…</c> environment
+/// variables, <c>--data</c> / <c>--postgres</c>).
+/// </summary>
+public static class SwitchboardCli
+{
+    /// <summary>Exit code: the thing asked for does not exist.</summary>
+    public const int NotFound = 1;
+
+    /// <summary>Exit code: the store could not be opened or read.</summary>
+    public const int StoreUnavailable = 3;
+
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+
+    /// <summary>Runs the command line; output goes to the given writers (the console by default).</summary>
+    public static Task<int> RunAsync(string[] args, TextWriter? output = null, TextWriter? error = null, CancellationToken cancellationToken = default)
+    {
+        var data = new Option<string?>("--data") { Description = "Data directory for the SQLite journal (Switchboard:Store:DataDirectory, default ./data).", Recursive = true };
+        var postgres = new Option<string?>("--postgres") { Description = "PostgreSQL connection string; uses PostgreSQL instead of SQLite (Switchboard:Store:PostgresConnectionString).", Recursive = true };
+        var json = new Option<bool>("--json") { Description = "Print JSON for scripts instead of a table.", Recursive = true };
+
+        var root = new RootCommand("Switchboard: joins Bitrix24 telephony to your PBX.");
+        root.Options.Add(data);
+        root.Options.Add(postgres);
+        root.Options.Add(json);
+
+        root.Subcommands.Add(ServeCommand(data, postgres));
+        root.Subcommands.Add(EventsCommand(data, postgres, json));
+        root.Subcommands.Add(PortalsCommand(data, postgres, json));
+
+        var parsed = root.Parse(args);
+        var config = new InvocationConfiguration();
+        if (output is not null)
+        {
+            config.Output = output;
+        }
+
+        if (error is not null)
+        {
+            config.Error = error;
+        }
+
+        return parsed.InvokeAsync(config, cancellationToken);
+    }
+
+    private static Command ServeCommand(Option<string?> data, Option<string?> postgres)
+    {
+        var urls = new Option<string?>("--urls") { Description = "Addresses to listen on, e.g. http://0.0.0.0:8080 (default http://127.0.0.1:5000)." };
+        var serve = new Command("serve", "Run the server: receive Bitrix24 events and journal them. Other ASP.NET Core settings can follow as --Key=Value.")
+        {
+            TreatUnmatchedTokensAsErrors = false,
+        };
+        serve.Options.Add(urls);
+        serve.SetAction(async (parse, ct) =>
+        {
+            var overrides = Overrides(parse, data, postgres);
+            if (parse.GetValue(urls) is { } u)
+            {
+                overrides["urls"] = u;
+            }
+
+            await using var app = SwitchboardHost.Build([.. parse.UnmatchedTokens], overrides);
+            await app.RunAsync(ct).ConfigureAwait(false);
+            return 0;
+        });
+        return serve;
+    }
+
+    private static Command EventsCommand(Option<string?> data, Option<string?> postgres, Option<bool> json)
+    {
+        var limit = new Option<int>("--limit") { Description = "How many events, newest first.", DefaultValueFactory = _ => 50 };
+        var name = new Option<string?>("--event") { Description = "Only this event name, e.g. ONEXTERNALCALLSTART (any case)." };
+        var callId = new Option<string?>("--call-id") { Description = "Only events about this CALL_ID." };
+        var portal = new Option<string?>("--portal") { Description = "Only events of this portal (member_id)." };
+        var list = new Command("list", "List journaled events, newest first.") { limit, name, callId, portal };
+        list.SetAction((parse, ct) => WithStoreAsync(parse, data, postgres, async (store, console) =>
+        {
+            var n = parse.GetValue(limit);
+            if (n is < 1 or > 10_000)
+            {
+                parse.InvocationConfiguration.Error.WriteLine("--limit must be between 1 and 10000.");
+                return 2;
+            }
+
+            var rows = await store.ListEventsAsync(new JournalQuery(n, parse.GetValue(name), parse.GetValue(callId), parse.GetValue(portal)), ct).ConfigureAwait(false);
+            if (parse.GetValue(json))
+            {
+                parse.InvocationConfiguration.Output.WriteLine(JsonSerializer.Serialize(rows.Select(EventJson), Json));
+                return 0;
+            }
+
+            var table = new Table().AddColumns("ID", "Received (UTC)", "Event", "Portal", "CALL_ID");
+            foreach (var e in rows)
+            {
+                table.AddRow(
+                    e.Id.ToString(CultureInfo.InvariantCulture),
+                    e.ReceivedAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss.fff", CultureInfo.InvariantCulture),
+                    Markup.Escape(e.EventName),
+                    Markup.Escape(e.MemberId),
+                    Markup.Escape(e.CallId ?? "-"));
+            }
+
+            console.Write(table);
+            console.WriteLine($"{rows.Count} event(s).");
+            return 0;
+        }, ct));
+
+        var id = new Argument<long>("id") { Description = "The journal id (from events list)." };
+        var show = new Command("show", "Show one journaled event with its decoded fields.") { id };
+        show.SetAction((parse, ct) => WithStoreAsync(parse, data, postgres, async (store, console) =>
+        {
+            var e = await store.GetEventAsync(parse.GetValue(id), ct).ConfigureAwait(false);
+            if (e is null)
+            {
+                parse.InvocationConfiguration.Error.WriteLine($"No event with id {parse.GetValue(id)} in the journal.");
+                return NotFound;
+            }
+
+            if (parse.GetValue(json))
+            {
+                parse.InvocationConfiguration.Output.WriteLine(JsonSerializer.Serialize(EventJson(e), Json));
+                return 0;
+            }
+
+            var grid = new Grid().AddColumn().AddColumn();
+            grid.AddRow("ID", e.Id.ToString(CultureInfo.InvariantCulture));
+            grid.AddRow("Event", Markup.Escape(e.EventName));
+            grid.AddRow("Portal", Markup.Escape(e.MemberId));
+            grid.AddRow("CALL_ID", Markup.Escape(e.CallId ?? "-"));
+            grid.AddRow("Received", e.ReceivedAt.ToString("O", CultureInfo.InvariantCulture));
+            grid.AddRow("Sent (ts)", e.SentAt?.ToString("O", CultureInfo.InvariantCulture) ?? "-");
+            grid.AddRow("Handler", e.HandlerId?.ToString(CultureInfo.InvariantCulture) ?? "-");
+            grid.AddRow("Content type", Markup.Escape(e.ContentType));
+            grid.AddRow("Dedup key", e.DedupKey);
+            console.Write(grid);
+            console.WriteLine();
+            var fields = new Table().AddColumns("Field", "Value");
+            foreach (var (key, value) in Flatten(e))
+            {
+                fields.AddRow(Markup.Escape(key), Markup.Escape(value));
+            }
+
+            console.Write(fields);
+            return 0;
+        }, ct));
+
+        return new Command("events", "Read the event journal.") { list, show };
+    }
+
+    private static Command PortalsCommand(Option<string?> data, Option<string?> postgres, Option<bool> json)
+    {
+        var list = new Command("list", "List the portals Switchboard is installed in.");
+        list.SetAction((parse, ct) => WithStoreAsync(parse, data, postgres, async (store, console) =>
+        {
+            var portals = await store.ListPortalsAsync(ct).ConfigureAwait(false);
+            if (parse.GetValue(json))
+            {
+                parse.InvocationConfiguration.Output.WriteLine(JsonSerializer.Serialize(portals.Select(p => new
+                {
+                    p.MemberId, p.Domain, p.ClientEndpoint, p.ServerEndpoint, p.Scope, p.ApplicationStatus,
+                    State = p.State.ToString().ToLowerInvariant(), p.Version, p.LanguageId,
+                    p.InstalledAt, p.UpdatedAt, p.UninstalledAt, p.HasOAuthTokens,
+                }), Json));
+                return 0;
+            }
+
+            var table = new Table().AddColumns("Member ID", "Domain", "State", "App status", "Version", "Installed (UTC)", "OAuth tokens");
+            foreach (var p in portals)
+            {
+                table.AddRow(
+                    Markup.Escape(p.MemberId), Markup.Escape(p.Domain), p.State.ToString().ToLowerInvariant(),
+                    Markup.Escape(p.ApplicationStatus ?? "-"), Markup.Escape(p.Version ?? "-"),
+                    p.InstalledAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture),
+                    p.HasOAuthTokens ? "stored" : "none");
+            }
+
+            console.Write(table);
+            console.WriteLine($"{portals.Count} portal(s).");
+            return 0;
+        }, ct));
+
+        return new Command("portals", "Portals (Bitrix24 accounts) Switchboard is installed in.") { list };
+    }
+
+    private static async Task<int> WithStoreAsync(ParseResult parse, Option<string?> data, Option<string?> postgres, Func<IJournalStore, IAnsiConsole, Task<int>> work, CancellationToken ct)
+    {
+        var options = LoadJournalOptions(Overrides(parse, data, postgres));
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(parse.InvocationConfiguration.Output),
+            Ansi = AnsiSupport.Detect,
+            ColorSystem = ColorSystemSupport.Detect,
+        });
+        if (!options.UsesPostgres && !File.Exists(options.SqlitePath))
+        {
+            await parse.InvocationConfiguration.Error.WriteLineAsync($"No journal at {options.SqlitePath}. Run 'switchboard serve' first, or point --data at the server's data directory.").ConfigureAwait(false);
+            return StoreUnavailable;
+        }
+
+        try
+        {
+            await using var store = options.CreateStore();
+            await store.InitializeAsync(ct).ConfigureAwait(false);
+            return await work(store, console).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is System.Data.Common.DbException or InvalidOperationException or IOException or TimeoutException)
+        {
+            await parse.InvocationConfiguration.Error.WriteLineAsync($"Cannot read the store ({options.Describe()}): {ex.Message}").ConfigureAwait(false);
+            return StoreUnavailable;
+        }
+    }
+
+    private static Dictionary<string, string?> Overrides(ParseResult parse, Option<string?> data, Option<string?> postgres)
+    {
+        var overrides = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        if (parse.GetValue(data) is { } d)
+        {
+            overrides[$"{JournalOptions.SectionName}:DataDirectory"] = d;
+        }
+
+        if (parse.GetValue(postgres) is { } pg)
+        {
+            overrides[$"{JournalOptions.SectionName}:PostgresConnectionString"] = pg;
+        }
+
+        return overrides;
+    }
+
+    /// <summary>The store settings the server would use: appsettings.json, environment, then flags.</summary>
+    private static JournalOptions LoadJournalOptions(Dictionary<string, string?> overrides)
+    {
+        var configuration = new ConfigurationBuilder()
+            .SetBasePath(AppContext.BaseDirectory)
+            .AddJsonFile("appsettings.json", optional: true)
+            .AddJsonFile($"appsettings.{Environment.GetEnvironmentVariable("ASPNETCORE_ENVIRONMENT") ?? "Production"}.json", optional: true)
+            .AddEnvironmentVariables()
+            .AddInMemoryCollection(overrides)
+            .Build();
+        var options = new JournalOptions();
+        configuration.GetSection(JournalOptions.SectionName).Bind(options);
+        return options;
+    }
+
+    private static object EventJson(JournalEntry e) => new
+    {
+        e.Id, e.ReceivedAt, e.MemberId, Event = e.EventName, e.CallId, e.HandlerId, e.SentAt, e.ContentType, e.DedupKey, e.Body,
+    };
+
+    private static IEnumerable<(string Key, string Value)> Flatten(JournalEntry e)
+    {
+        var bytes = System.Text.Encoding.UTF8.GetBytes(e.Body);
+        var parsed = e.ContentType.Contains("json", StringComparison.OrdinalIgnoreCase)
+            ? JsonEventBodyParser.Parse(bytes)
+            : PhpFormParser.Parse(bytes);
+        if (!parsed.Success)
+        {
+            yield return ("(body)", e.Body);
+            yield break;
+        }
+
+        foreach (var item in Flatten(parsed.Root, null))
+        {
+            yield return item;
+        }
+    }
+
+    private static IEnumerable<(string Key, string Value)> Flatten(FormNode node, string? prefix)
+    {
+        foreach (var (key, child) in node.Children)
+        {
+            var name = prefix is null ? key : $"{prefix}[{key}]";
+            if (child.IsValue)
+            {
+                yield return (name, child.Value);
+            }
+            else
+            {
+                foreach (var item in Flatten(child, name))
+                {
+                    yield return item;
+                }
+            }
+        }
+    }
+}

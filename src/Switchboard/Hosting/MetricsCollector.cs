@@ -1,0 +1,98 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using System.Globalization;
+using System.Text;
+
+namespace Switchboard.Hosting;
+
+/// <summary>
+/// Listens to the "Switchboard" meter and renders counters and histograms (as _count and _sum) in
+/// Prometheus text format. Hand-rolled because the OpenTelemetry Prometheus exporter is not
+/// available as a stable package here; it covers exactly the instruments Switchboard has.
+/// </summary>
+public sealed class MetricsCollector : IDisposable
+{
+    private readonly MeterListener _listener = new();
+    private readonly ConcurrentDictionary<(string Name, string Labels), Series> _series = new();
+
+    public MetricsCollector(IMeterFactory meterFactory)
+    {
+        // Only this host's meter: several hosts in one process (tests) each have their own factory.
+        _listener.InstrumentPublished = (instrument, listener) =>
+        {
+            if (instrument.Meter.Name == SwitchboardMetrics.MeterName && ReferenceEquals(instrument.Meter.Scope, meterFactory))
+            {
+                listener.EnableMeasurementEvents(instrument);
+            }
+        };
+        _listener.SetMeasurementEventCallback<long>((i, value, tags, _) => Record(i, value, tags));
+        _listener.SetMeasurementEventCallback<int>((i, value, tags, _) => Record(i, value, tags));
+        _listener.SetMeasurementEventCallback<double>((i, value, tags, _) => Record(i, value, tags));
+        _listener.Start();
+    }
+
+    private void Record(Instrument instrument, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+    {
+        var labels = new StringBuilder();
+        foreach (var tag in tags)
+        {
+            labels.Append(labels.Length == 0 ? "" : ",").Append(tag.Key).Append("=\"")
+                .Append(tag.Value?.ToString()?.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal)).Append('"');
+        }
+
+        var series = _series.GetOrAdd((instrument.Name, labels.ToString()), _ => new Series(instrument is Histogram<double> or Histogram<int> or Histogram<long>, instrument.Description));
+        series.Add(value);
+    }
+
+    /// <summary>The exposition text.</summary>
+    public string Render()
+    {
+        var sb = new StringBuilder();
+        foreach (var group in _series.OrderBy(s => s.Key.Name, StringComparer.Ordinal).ThenBy(s => s.Key.Labels, StringComparer.Ordinal).GroupBy(s => s.Key.Name))
+        {
+            var name = group.Key.Replace('.', '_');
+            var first = group.First().Value;
+            sb.Append("# HELP ").Append(name).Append(' ').Append(first.Description).Append('\n');
+            sb.Append("# TYPE ").Append(name).Append(first.IsHistogram ? " summary\n" : " counter\n");
+            foreach (var (key, series) in group)
+            {
+                var labels = key.Labels.Length == 0 ? "" : "{" + key.Labels + "}";
+                if (series.IsHistogram)
+                {
+                    sb.Append(name).Append("_count").Append(labels).Append(' ').Append(series.Count.ToString(CultureInfo.InvariantCulture)).Append('\n');
+                    sb.Append(name).Append("_sum").Append(labels).Append(' ').Append(series.Sum.ToString("R", CultureInfo.InvariantCulture)).Append('\n');
+                }
+                else
+                {
+                    sb.Append(name).Append("_total").Append(labels).Append(' ').Append(series.Sum.ToString("R", CultureInfo.InvariantCulture)).Append('\n');
+                }
+            }
+        }
+
+        return sb.ToString();
+    }
+
+    public void Dispose() => _listener.Dispose();
+
+    private sealed class Series(bool isHistogram, string? description)
+    {
+        private readonly Lock _lock = new();
+
+        public bool IsHistogram { get; } = isHistogram;
+
+        public string Description { get; } = description ?? string.Empty;
+
+        public long Count { get; private set; }
+
+        public double Sum { get; private set; }
+
+        public void Add(double value)
+        {
+            lock (_lock)
+            {
+                Count++;
+                Sum += value;
+            }
+        }
+    }
+}

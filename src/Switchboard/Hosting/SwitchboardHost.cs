@@ -1,0 +1,90 @@
+using Microsoft.Extensions.Options;
+using Switchboard.Journal;
+using Switchboard.Portals;
+using Switchboard.Receiving;
+
+namespace Switchboard.Hosting;
+
+/// <summary>Builds the server: the same wiring for <c>switchboard serve</c> and for the tests' loopback servers.</summary>
+public static class SwitchboardHost
+{
+    /// <summary>Builds the web application from ASP.NET Core-style arguments and optional overrides (highest precedence).</summary>
+    public static WebApplication Build(string[] args, IReadOnlyDictionary<string, string?>? overrides = null)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            Args = args,
+            // appsettings.json ships beside the binary; relative data paths stay relative to where you run it.
+            ContentRootPath = AppContext.BaseDirectory,
+        });
+        if (overrides is not null)
+        {
+            builder.Configuration.AddInMemoryCollection(overrides);
+        }
+
+        builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
+        builder.Services.AddProblemDetails();
+        builder.Services.AddSwitchboard();
+
+        var app = builder.Build();
+        // Listen from the start: measurements made before the first /metrics request count too.
+        app.Services.GetRequiredService<MetricsCollector>();
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.MapEvents();
+        app.MapHealth();
+        return app;
+    }
+
+    /// <summary>Registers every feature's services.</summary>
+    public static IServiceCollection AddSwitchboard(this IServiceCollection services)
+    {
+        services.AddSingleton(TimeProvider.System);
+        services.AddMetrics();
+        services.AddSingleton<SwitchboardMetrics>();
+        services.AddSingleton<MetricsCollector>();
+        services.AddJournal();
+        services.AddPortals();
+        services.AddReceiving();
+        return services;
+    }
+
+    private static IServiceCollection AddJournal(this IServiceCollection services)
+    {
+        services.AddOptions<JournalOptions>().BindConfiguration(JournalOptions.SectionName)
+            .Validate(o => o.MaxBatch > 0 && o.QueueCapacity > 0 && o.BusyTimeoutSeconds > 0, "Switchboard:Store:MaxBatch, QueueCapacity and BusyTimeoutSeconds must be positive.")
+            .Validate(o => o.UsesPostgres || !string.IsNullOrWhiteSpace(o.DataDirectory), "Set Switchboard:Store:DataDirectory (or --data) or Switchboard:Store:PostgresConnectionString (or --postgres).")
+            .ValidateOnStart();
+        services.AddSingleton(sp => sp.GetRequiredService<IOptions<JournalOptions>>().Value.CreateStore());
+        services.AddHostedService<JournalInitializer>();
+        services.AddSingleton<JournalWriter>();
+        services.AddHostedService(sp => sp.GetRequiredService<JournalWriter>());
+        return services;
+    }
+
+    private static IServiceCollection AddPortals(this IServiceCollection services)
+    {
+        services.AddOptions<InstallOptions>().BindConfiguration(InstallOptions.SectionName).ValidateOnStart();
+        services.AddSingleton<InstallPolicy>();
+        services.AddSingleton<IInstallVerifier, PolicyOnlyInstallVerifier>();
+        services.AddSingleton<PortalDirectory>();
+        services.AddSingleton<EventVerifier>();
+        return services;
+    }
+}
+
+/// <summary>Creates or upgrades the schema before anything else starts; a store that cannot be opened stops the start with its reason.</summary>
+internal sealed partial class JournalInitializer(IJournalStore store, IOptions<JournalOptions> options, ILogger<JournalInitializer> logger) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await store.InitializeAsync(cancellationToken).ConfigureAwait(false);
+        var description = options.Value.Describe();
+        LogReady(logger, description);
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    [LoggerMessage(EventId = 2000, Level = LogLevel.Information, Message = "Journal ready: {Store}")]
+    private static partial void LogReady(ILogger logger, string store);
+}

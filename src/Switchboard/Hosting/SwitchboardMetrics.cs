@@ -1,0 +1,57 @@
+using System.Diagnostics.Metrics;
+using Switchboard.Bitrix24.Events;
+
+namespace Switchboard.Hosting;
+
+/// <summary>
+/// Switchboard's instruments on the "Switchboard" meter: any OpenTelemetry or dotnet-counters
+/// listener sees them, and <c>GET /metrics</c> prints them in Prometheus text format.
+/// </summary>
+public sealed class SwitchboardMetrics : IDisposable
+{
+    /// <summary>The meter's name.</summary>
+    public const string MeterName = "Switchboard";
+
+    private readonly Meter _meter;
+    private readonly Counter<long> _events;
+    private readonly Counter<long> _commitFailures;
+    private readonly Histogram<double> _commitSeconds;
+    private readonly Histogram<int> _batchSize;
+
+    public SwitchboardMetrics(IMeterFactory meterFactory)
+    {
+        ArgumentNullException.ThrowIfNull(meterFactory);
+        _meter = meterFactory.Create(MeterName);
+        _events = _meter.CreateCounter<long>("switchboard.events", description: "Event deliveries received, by outcome.");
+        _commitFailures = _meter.CreateCounter<long>("switchboard.journal.commit_failures", description: "Journal commits that failed.");
+        _commitSeconds = _meter.CreateHistogram<double>("switchboard.journal.commit_duration", unit: "s", description: "Time to commit one batch.");
+        _batchSize = _meter.CreateHistogram<int>("switchboard.journal.batch_size", description: "Events per journal commit.");
+    }
+
+    /// <summary>Counts one delivery with its outcome (stored, duplicate, unauthorized, forbidden, bad_request, too_large, unsupported_media_type, unavailable) and event name.</summary>
+    public void EventReceived(string outcome, string? eventName) =>
+        _events.Add(1, new KeyValuePair<string, object?>("outcome", outcome), new KeyValuePair<string, object?>("event", TagFor(eventName)));
+
+    // Event names come from the request: only known ones become tag values, so a flood of made-up
+    // names cannot grow the metric without bound.
+    private static string TagFor(string? eventName) => eventName switch
+    {
+        null => "none",
+        EventNames.ExternalCallStart or EventNames.ExternalCallBackStart or EventNames.VoximplantCallInit
+            or EventNames.VoximplantCallStart or EventNames.VoximplantCallEnd or EventNames.AppInstall
+            or EventNames.AppUpdate or EventNames.AppUninstall or EventNames.OfflineEvent => eventName,
+        _ => "other",
+    };
+
+    /// <summary>Records a successful commit.</summary>
+    public void RecordCommit(int batchSize, TimeSpan elapsed)
+    {
+        _batchSize.Record(batchSize);
+        _commitSeconds.Record(elapsed.TotalSeconds);
+    }
+
+    /// <summary>Counts a failed commit.</summary>
+    public void CommitFailed() => _commitFailures.Add(1);
+
+    public void Dispose() => _meter.Dispose();
+}

@@ -1,0 +1,42 @@
+namespace Switchboard.Journal;
+
+/// <summary>
+/// The journal and the portals it verifies against, in one store so that an event and the portal
+/// change it causes commit together. Two implementations, one contract test suite:
+/// <see cref="Sqlite.SqliteJournalStore"/> (default) and <see cref="Postgres.PostgresJournalStore"/>.
+/// </summary>
+public interface IJournalStore : IAsyncDisposable
+{
+    /// <summary>A short name for logs and the CLI: "sqlite" or "postgres".</summary>
+    string Kind { get; }
+
+    /// <summary>Creates or upgrades the schema. Safe to call on every start, from several instances.</summary>
+    Task InitializeAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Appends a batch in ONE transaction and returns when it is durable: one result per append, in order.
+    /// A duplicate (same dedup key) is not written again. Throws when the store cannot commit; then none is kept.
+    /// </summary>
+    Task<IReadOnlyList<AppendResult>> AppendAsync(IReadOnlyList<JournalAppend> batch, CancellationToken cancellationToken);
+
+    /// <summary>Newest first.</summary>
+    Task<IReadOnlyList<JournalEntry>> ListEventsAsync(JournalQuery query, CancellationToken cancellationToken);
+
+    /// <summary>One event by id, or null.</summary>
+    Task<JournalEntry?> GetEventAsync(long id, CancellationToken cancellationToken);
+
+    /// <summary>Number of events in the journal.</summary>
+    Task<long> CountEventsAsync(CancellationToken cancellationToken);
+
+    /// <summary>One portal by member_id, or null.</summary>
+    Task<Portal?> FindPortalAsync(string memberId, CancellationToken cancellationToken);
+
+    /// <summary>Every portal, installed or not.</summary>
+    Task<IReadOnlyList<Portal>> ListPortalsAsync(CancellationToken cancellationToken);
+
+    /// <summary>The stored OAuth tokens of a portal, or null when none (never installed, or uninstalled).</summary>
+    Task<PortalTokens?> GetPortalTokensAsync(string memberId, CancellationToken cancellationToken);
+
+    /// <summary>Proves the store can commit a write right now (readiness).</summary>
+    Task CheckWritableAsync(CancellationToken cancellationToken);
+}

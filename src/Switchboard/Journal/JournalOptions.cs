@@ -1,0 +1,46 @@
+namespace Switchboard.Journal;
+
+/// <summary>Where the journal lives. SQLite in <see cref="DataDirectory"/> unless a PostgreSQL connection string is set.</summary>
+public sealed class JournalOptions
+{
+    /// <summary>Configuration section.</summary>
+    public const string SectionName = "Switchboard:Store";
+
+    /// <summary>Folder for the SQLite file (<c>switchboard.db</c>); relative paths are from the working directory.</summary>
+    public string DataDirectory { get; set; } = "data";
+
+    /// <summary>When set, PostgreSQL is used instead of SQLite (Npgsql connection string).</summary>
+    public string? PostgresConnectionString { get; set; }
+
+    /// <summary>How long a SQLite write waits for a lock held by another process before the store counts as unavailable.</summary>
+    public int BusyTimeoutSeconds { get; set; } = 5;
+
+    /// <summary>Most events committed in one transaction by the journal writer.</summary>
+    public int MaxBatch { get; set; } = 256;
+
+    /// <summary>Events waiting for the writer before new requests wait for room (back-pressure, not loss).</summary>
+    public int QueueCapacity { get; set; } = 4096;
+
+    /// <summary>True when PostgreSQL is configured.</summary>
+    public bool UsesPostgres => !string.IsNullOrWhiteSpace(PostgresConnectionString);
+
+    /// <summary>The SQLite file.</summary>
+    public string SqlitePath => Path.GetFullPath(Path.Combine(DataDirectory, "switchboard.db"));
+
+    /// <summary>Opens the configured store (not yet initialised).</summary>
+    public IJournalStore CreateStore() => UsesPostgres
+        ? new Postgres.PostgresJournalStore(PostgresConnectionString!)
+        : new Sqlite.SqliteJournalStore(SqlitePath, TimeSpan.FromSeconds(BusyTimeoutSeconds));
+
+    /// <summary>Where the store is, for people (no password).</summary>
+    public string Describe()
+    {
+        if (!UsesPostgres)
+        {
+            return $"SQLite {SqlitePath}";
+        }
+
+        var b = new Npgsql.NpgsqlConnectionStringBuilder(PostgresConnectionString);
+        return $"PostgreSQL {b.Host}:{b.Port}/{b.Database}";
+    }
+}

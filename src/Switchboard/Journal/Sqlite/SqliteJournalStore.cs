@@ -1,0 +1,155 @@
+using System.Data.Common;
+using Microsoft.Data.Sqlite;
+
+namespace Switchboard.Journal.Sqlite;
+
+/// <summary>
+/// The default store: one SQLite file in the data directory. WAL so readers (the CLI, the dashboard)
+/// never block the writer; <c>synchronous=FULL</c> so a commit is on disk (WAL fsynced) before
+/// <see cref="SqlJournalStore.AppendAsync"/> returns — "acked means kept" survives power loss, not just a crash.
+/// </summary>
+/// <remarks>
+/// One long-lived write connection behind a lock: SQLite allows one writer anyway, and keeping it open
+/// keeps its prepared statements and per-connection pragmas. Write transactions are
+/// <c>BEGIN IMMEDIATE</c> (Microsoft.Data.Sqlite's default for <c>BeginTransaction()</c>), so a
+/// competing writer is met at BEGIN, where <c>busy_timeout</c> applies, not halfway through.
+/// </remarks>
+public sealed class SqliteJournalStore : SqlJournalStore
+{
+    private readonly string _connectionString;
+    private readonly SemaphoreSlim _writeLock = new(1, 1);
+    private SqliteConnection? _writer;
+
+    /// <summary>Opens (and creates, if missing) the journal file.</summary>
+    /// <param name="path">The database file.</param>
+    /// <param name="busyTimeout">How long a write waits for a lock held by another process before failing.</param>
+    public SqliteJournalStore(string path, TimeSpan? busyTimeout = null)
+    {
+        Path = System.IO.Path.GetFullPath(path);
+        _connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = Path,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Cache = SqliteCacheMode.Private,
+            Pooling = true,
+            DefaultTimeout = (int)Math.Ceiling((busyTimeout ?? TimeSpan.FromSeconds(5)).TotalSeconds),
+        }.ToString();
+    }
+
+    /// <summary>The database file.</summary>
+    public string Path { get; }
+
+    /// <inheritdoc/>
+    public override string Kind => "sqlite";
+
+    /// <inheritdoc/>
+    protected override string IdColumnDefinition => "INTEGER PRIMARY KEY AUTOINCREMENT";
+
+    /// <inheritdoc/>
+    protected override IReadOnlyList<string> SchemaStatements => SharedSchema;
+
+    /// <inheritdoc/>
+    public override async Task InitializeAsync(CancellationToken cancellationToken)
+    {
+        var directory = System.IO.Path.GetDirectoryName(Path);
+        if (!string.IsNullOrEmpty(directory))
+        {
+            Directory.CreateDirectory(directory);
+        }
+
+        await using (var connection = new SqliteConnection(_connectionString))
+        {
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            await using var wal = connection.CreateCommand();
+            // WAL is a property of the file and sticks once set.
+            wal.CommandText = "PRAGMA journal_mode = WAL";
+            await wal.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await base.InitializeAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc/>
+    protected override async ValueTask<DbConnection> OpenReadConnectionAsync(CancellationToken cancellationToken)
+    {
+        var connection = new SqliteConnection(_connectionString);
+        await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return connection;
+    }
+
+    /// <inheritdoc/>
+    protected override async Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
+    {
+        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var connection = await GetWriterAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await using var tx = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+                var result = await work(connection, tx, cancellationToken).ConfigureAwait(false);
+                await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+                return result;
+            }
+            catch
+            {
+                // After a failed write (disk full, file gone, lock timeout) start the next one on a
+                // fresh connection rather than trust this one's state.
+                await connection.DisposeAsync().ConfigureAwait(false);
+                _writer = null;
+                throw;
+            }
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    private async Task<SqliteConnection> GetWriterAsync(CancellationToken cancellationToken)
+    {
+        if (_writer is not null)
+        {
+            return _writer;
+        }
+
+        var connection = new SqliteConnection(_connectionString);
+        try
+        {
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            await using var pragma = connection.CreateCommand();
+            // synchronous is per connection: FULL fsyncs the WAL at every commit.
+            pragma.CommandText = "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;";
+            await pragma.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        _writer = connection;
+        return connection;
+    }
+
+    /// <inheritdoc/>
+    public override async ValueTask DisposeAsync()
+    {
+        await _writeLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (_writer is not null)
+            {
+                await _writer.DisposeAsync().ConfigureAwait(false);
+                _writer = null;
+            }
+        }
+        finally
+        {
+            _writeLock.Release();
+            _writeLock.Dispose();
+        }
+
+        SqliteConnection.ClearPool(new SqliteConnection(_connectionString));
+    }
+}

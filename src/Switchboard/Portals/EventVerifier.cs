@@ -1,0 +1,158 @@
+using System.Security.Cryptography;
+using System.Text;
+using Switchboard.Bitrix24.Events;
+using Switchboard.Journal;
+
+namespace Switchboard.Portals;
+
+/// <summary>Why an event was not accepted.</summary>
+public enum Rejection
+{
+    /// <summary>No auth[member_id], or one that cannot be a member id.</summary>
+    NoPortal,
+    /// <summary>No auth[application_token].</summary>
+    NoToken,
+    /// <summary>No portal with this member_id is installed.</summary>
+    UnknownPortal,
+    /// <summary>The portal was uninstalled.</summary>
+    Uninstalled,
+    /// <summary>The token is not this portal's.</summary>
+    WrongToken,
+    /// <summary>An install (or token-changing update) outside the install policy, or not confirmed by the portal.</summary>
+    InstallRefused,
+}
+
+/// <summary>The verdict on one event: either what to append, or why not.</summary>
+public sealed record Verdict(PortalGuard? Guard, PortalChange? Change, Rejection? Rejection, string? Reason)
+{
+    /// <summary>Accepted.</summary>
+    public bool Accepted => Rejection is null;
+
+    internal static Verdict Accept(PortalGuard guard, PortalChange? change = null) => new(guard, change, null, null);
+
+    internal static Verdict Reject(Rejection rejection, string reason) => new(null, null, rejection, reason);
+}
+
+/// <summary>
+/// Proves an event comes from an installed portal: its <c>auth[member_id]</c> names an installed
+/// portal and its <c>auth[application_token]</c> is that portal's (REFERENCE.md §2.1; the SDK's
+/// RemoteEventsFactory::validate does the same). Tokens are compared as SHA-256 digests in constant
+/// time, so neither their content nor their length leaks through timing.
+/// </summary>
+public sealed class EventVerifier(PortalDirectory portals, InstallPolicy policy, IInstallVerifier installVerifier, TimeProvider time)
+{
+    /// <summary>Decides on one event.</summary>
+    public async ValueTask<Verdict> VerifyAsync(Bitrix24Event ev, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(ev);
+        var auth = ev.Auth;
+        if (!IsMemberId(auth.MemberId))
+        {
+            return Verdict.Reject(Rejection.NoPortal, "The event has no valid auth[member_id].");
+        }
+
+        if (string.IsNullOrEmpty(auth.ApplicationToken))
+        {
+            return Verdict.Reject(Rejection.NoToken, "The event has no auth[application_token].");
+        }
+
+        var memberId = auth.MemberId!;
+        var digest = SHA256.HashData(Encoding.UTF8.GetBytes(auth.ApplicationToken));
+        var hash = Convert.ToHexStringLower(digest);
+
+        if (ev is AppInstallEvent install)
+        {
+            return await VerifyInstallAsync(install, memberId, hash, cancellationToken).ConfigureAwait(false);
+        }
+
+        // Accept on a cached entry; reject only on a fresh read (a cache must never lose an event).
+        var portal = await portals.FindAsync(memberId, fresh: false, cancellationToken).ConfigureAwait(false);
+        if (!Matches(portal, digest))
+        {
+            portal = await portals.FindAsync(memberId, fresh: true, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (portal is null)
+        {
+            return Verdict.Reject(Rejection.UnknownPortal, "No installed portal has this auth[member_id].");
+        }
+
+        if (portal.State != PortalState.Installed)
+        {
+            return Verdict.Reject(Rejection.Uninstalled, "The portal has uninstalled Switchboard.");
+        }
+
+        if (Matches(portal, digest))
+        {
+            return ev switch
+            {
+                AppUpdateEvent update => Verdict.Accept(PortalGuard.Token(hash), UpdateOf(update, memberId, hash)),
+                AppUninstallEvent => Verdict.Accept(PortalGuard.Token(hash), new PortalUninstall(memberId)),
+                _ => Verdict.Accept(PortalGuard.Token(hash)),
+            };
+        }
+
+        if (ev is AppUpdateEvent rotated)
+        {
+            // ONAPPUPDATE carries the *updated* application token (EN-docs on-app-update.md), so a
+            // different token is legitimate here. It cannot be checked against the stored one, so it
+            // is checked like an install, and it must come from the portal's own host.
+            var refusal = policy.Check(auth)
+                ?? (string.Equals(auth.Domain, portal.Domain, StringComparison.OrdinalIgnoreCase) ? null : "The update names another domain than the installed portal.")
+                ?? await installVerifier.VerifyAsync(ev, cancellationToken).ConfigureAwait(false);
+            return refusal is null
+                ? Verdict.Accept(PortalGuard.Installed, UpdateOf(rotated, memberId, hash))
+                : Verdict.Reject(Rejection.InstallRefused, refusal);
+        }
+
+        return Verdict.Reject(Rejection.WrongToken, "auth[application_token] is not this portal's token.");
+    }
+
+    private async ValueTask<Verdict> VerifyInstallAsync(AppInstallEvent install, string memberId, string hash, CancellationToken cancellationToken)
+    {
+        var auth = install.Auth;
+        var refusal = policy.Check(auth) ?? await installVerifier.VerifyAsync(install, cancellationToken).ConfigureAwait(false);
+        if (refusal is not null)
+        {
+            return Verdict.Reject(Rejection.InstallRefused, refusal);
+        }
+
+        var change = new PortalInstall(
+            memberId,
+            auth.Domain!.Trim().ToLowerInvariant(),
+            auth.ClientEndpoint!,
+            auth.ServerEndpoint,
+            string.Join(',', auth.Scope),
+            auth.Status?.Code,
+            hash,
+            install.Version,
+            install.LanguageId,
+            TokensOf(auth));
+        return Verdict.Accept(PortalGuard.None, change);
+    }
+
+    private PortalUpdate UpdateOf(AppUpdateEvent update, string memberId, string hash) =>
+        new(memberId, hash, update.Version, update.Auth.Status?.Code, update.Auth.Scope.Count == 0 ? null : string.Join(',', update.Auth.Scope), TokensOf(update.Auth));
+
+    private PortalTokens? TokensOf(EventAuth auth) =>
+        auth.AccessToken is null && auth.RefreshToken is null
+            ? null
+            : new PortalTokens(auth.AccessToken, auth.RefreshToken, auth.Expires ?? (auth.ExpiresIn is { } e ? time.GetUtcNow() + e : null), auth.UserId);
+
+    private static bool Matches(Portal? portal, byte[] digest)
+    {
+        if (portal is not { State: PortalState.Installed, TokenHash: { Length: 64 } stored })
+        {
+            return false;
+        }
+
+        Span<byte> storedDigest = stackalloc byte[32];
+        return Convert.FromHexString(stored, storedDigest, out _, out var written) == System.Buffers.OperationStatus.Done
+            && written == 32
+            && CryptographicOperations.FixedTimeEquals(storedDigest, digest);
+    }
+
+    /// <summary>Real member ids are 32 hex digits; anything printable and short is allowed, nothing that could smuggle text into a log line.</summary>
+    public static bool IsMemberId(string? memberId) =>
+        memberId is { Length: > 0 and <= 64 } && memberId.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.');
+}

@@ -1,0 +1,253 @@
+using System.Buffers;
+using Microsoft.Extensions.Options;
+using Microsoft.Net.Http.Headers;
+using Switchboard.Bitrix24.Events;
+using Switchboard.Bitrix24.Wire;
+using Switchboard.Hosting;
+using Switchboard.Journal;
+using Switchboard.Portals;
+
+namespace Switchboard.Receiving;
+
+/// <summary>
+/// <c>POST /bitrix24/events</c>: the front door. One hop per step, in order: size and type → read →
+/// parse → verify → journal (committed) → 200. Nothing here talks to Bitrix24 or the PBX.
+/// </summary>
+public static partial class EventsEndpoints
+{
+    /// <summary>The path Bitrix24 is told to POST to.</summary>
+    public const string Path = "/bitrix24/events";
+
+    private const string FormType = "application/x-www-form-urlencoded";
+    private const string JsonType = "application/json";
+
+    public static IEndpointRouteBuilder MapEvents(this IEndpointRouteBuilder app)
+    {
+        app.MapPost(Path, ReceiveAsync).DisableAntiforgery();
+        return app;
+    }
+
+    public static IServiceCollection AddReceiving(this IServiceCollection services)
+    {
+        services.AddOptions<ReceivingOptions>().BindConfiguration(ReceivingOptions.SectionName)
+            .Validate(o => o.MaxBodyBytes is > 0 and <= 16 * 1024 * 1024, "Switchboard:Receiving:MaxBodyBytes must be between 1 and 16777216.")
+            .Validate(o => o.MaxKeys > 0 && o.MaxDepth > 0 && o.MaxKeyLength > 0 && o.MaxValueLength > 0, "Switchboard:Receiving limits must be positive.")
+            .ValidateOnStart();
+        return services;
+    }
+
+    private static async Task<IResult> ReceiveAsync(
+        HttpContext http,
+        IOptions<ReceivingOptions> options,
+        EventVerifier verifier,
+        JournalWriter journal,
+        PortalDirectory portals,
+        SwitchboardMetrics metrics,
+        TimeProvider time,
+        ILoggerFactory loggers)
+    {
+        var logger = loggers.CreateLogger("Switchboard.Receiving");
+        var request = http.Request;
+        var limits = options.Value;
+        var remote = http.Connection.RemoteIpAddress?.ToString() ?? "unknown";
+
+        if (!TryGetMediaType(request.ContentType, out var mediaType, out var typeProblem))
+        {
+            metrics.EventReceived("unsupported_media_type", null);
+            LogRefused(logger, StatusCodes.Status415UnsupportedMediaType, typeProblem, remote);
+            return Problem(StatusCodes.Status415UnsupportedMediaType, "Unsupported content type", typeProblem);
+        }
+
+        if (request.ContentLength > limits.MaxBodyBytes)
+        {
+            return TooLarge(metrics, logger, remote, limits.MaxBodyBytes);
+        }
+
+        var buffer = ArrayPool<byte>.Shared.Rent((int)Math.Min(request.ContentLength ?? 4096, limits.MaxBodyBytes) + 1);
+        try
+        {
+            var length = 0;
+            while (true)
+            {
+                if (length == buffer.Length)
+                {
+                    if (length > limits.MaxBodyBytes)
+                    {
+                        return TooLarge(metrics, logger, remote, limits.MaxBodyBytes);
+                    }
+
+                    var bigger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, limits.MaxBodyBytes + 1));
+                    buffer.AsSpan(0, length).CopyTo(bigger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = bigger;
+                }
+
+                var read = await request.Body.ReadAsync(buffer.AsMemory(length), http.RequestAborted).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                length += read;
+                if (length > limits.MaxBodyBytes)
+                {
+                    // Chunked or lying Content-Length: stop reading at the limit, never buffer the rest.
+                    return TooLarge(metrics, logger, remote, limits.MaxBodyBytes);
+                }
+            }
+
+            var body = buffer.AsMemory(0, length);
+            var parsed = mediaType == FormType
+                ? PhpFormParser.Parse(body.Span, limits.ToLimits())
+                : JsonEventBodyParser.Parse(body.Span, limits.ToLimits());
+            if (!parsed.Success)
+            {
+                metrics.EventReceived("bad_request", null);
+                LogRefused(logger, StatusCodes.Status400BadRequest, parsed.Detail, remote);
+                return Problem(StatusCodes.Status400BadRequest, "Malformed event body", parsed.Detail);
+            }
+
+            var typed = Bitrix24EventReader.Read(parsed.Root);
+            if (!typed.Success)
+            {
+                metrics.EventReceived("bad_request", null);
+                LogRefused(logger, StatusCodes.Status400BadRequest, typed.Error, remote);
+                return Problem(StatusCodes.Status400BadRequest, "Not a Bitrix24 event", typed.Error);
+            }
+
+            var ev = typed.Event;
+            var verdict = await verifier.VerifyAsync(ev, http.RequestAborted).ConfigureAwait(false);
+            if (!verdict.Accepted)
+            {
+                return Rejected(metrics, logger, ev, verdict.Rejection!.Value, verdict.Reason!, remote);
+            }
+
+            if (ev.Problems.Count > 0)
+            {
+                LogFieldProblems(logger, ev.Name, ev.Auth.MemberId, string.Join(", ", ev.Problems.Select(p => $"{p.Field} is not {p.Expected}")));
+            }
+
+            var append = new JournalAppend(
+                time.GetUtcNow(),
+                ev.Auth.MemberId!,
+                ev.Name,
+                ev.CallId,
+                ev.HandlerId,
+                ev.SentAt,
+                mediaType,
+                mediaType == FormType ? JournalBody.RedactForm(body.Span) : JournalBody.RedactJson(body.Span),
+                JournalBody.DedupKey(ev, parsed.Root),
+                verdict.Guard!,
+                verdict.Change);
+
+            AppendResult result;
+            try
+            {
+                result = await journal.AppendAsync(append, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (JournalUnavailableException ex)
+            {
+                metrics.EventReceived("unavailable", ev.Name);
+                LogUnavailable(logger, ev.Name, ev.Auth.MemberId, ex.Message);
+                return Problem(StatusCodes.Status503ServiceUnavailable, "Journal unavailable",
+                    "The event could not be stored, so it was not accepted. Switchboard's store is not writable right now; see /readyz.");
+            }
+
+            if (verdict.Change is { } change)
+            {
+                portals.Invalidate(change.MemberId);
+            }
+
+            switch (result.Status)
+            {
+                case AppendStatus.Stored:
+                    metrics.EventReceived("stored", ev.Name);
+                    LogStored(logger, ev.Name, ev.Auth.MemberId, ev.CallId, result.Id);
+                    return Results.Json(new ReceiptResponse(result.Id!.Value, false), ReceivingJson.Default.ReceiptResponse);
+                case AppendStatus.Duplicate:
+                    metrics.EventReceived("duplicate", ev.Name);
+                    LogDuplicate(logger, ev.Name, ev.Auth.MemberId, ev.CallId, result.Id);
+                    return Results.Json(new ReceiptResponse(result.Id!.Value, true), ReceivingJson.Default.ReceiptResponse);
+                default:
+                    // The portal changed between the check and the commit (e.g. uninstalled meanwhile).
+                    return Rejected(metrics, logger, ev, Rejection.UnknownPortal, "No installed portal has this auth[member_id] and auth[application_token].", remote);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static bool TryGetMediaType(string? contentType, out string mediaType, out string problem)
+    {
+        mediaType = string.Empty;
+        problem = $"Send events as {FormType} (as Bitrix24 does) or {JsonType}.";
+        if (!MediaTypeHeaderValue.TryParse(contentType, out var parsed))
+        {
+            return false;
+        }
+
+        var type = parsed.MediaType.Value?.ToLowerInvariant();
+        if (type is not (FormType or JsonType))
+        {
+            return false;
+        }
+
+        var charset = parsed.Charset.Value;
+        if (charset is not null && !charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase) && !charset.Equals("utf8", StringComparison.OrdinalIgnoreCase))
+        {
+            problem = "Event bodies must be UTF-8.";
+            return false;
+        }
+
+        mediaType = type;
+        return true;
+    }
+
+    private static IResult TooLarge(SwitchboardMetrics metrics, ILogger logger, string remote, int max)
+    {
+        metrics.EventReceived("too_large", null);
+        var detail = $"The body is larger than {max} bytes (Switchboard:Receiving:MaxBodyBytes).";
+        LogRefused(logger, StatusCodes.Status413PayloadTooLarge, detail, remote);
+        return Problem(StatusCodes.Status413PayloadTooLarge, "Event body too large", detail);
+    }
+
+    private static IResult Rejected(SwitchboardMetrics metrics, ILogger logger, Bitrix24Event ev, Rejection rejection, string reason, string remote)
+    {
+        var forbidden = rejection == Rejection.InstallRefused;
+        metrics.EventReceived(forbidden ? "forbidden" : "unauthorized", ev.Name);
+        LogRejected(logger, ev.Name, EventVerifier.IsMemberId(ev.Auth.MemberId) ? ev.Auth.MemberId : "(invalid)", rejection, reason, remote);
+        return forbidden
+            ? Problem(StatusCodes.Status403Forbidden, "Install refused", reason)
+            : Problem(StatusCodes.Status401Unauthorized, "Event not verified", reason);
+    }
+
+    private static IResult Problem(int status, string title, string? detail) =>
+        Results.Problem(title: title, detail: detail, statusCode: status);
+
+    [LoggerMessage(EventId = 1001, Level = LogLevel.Debug, Message = "Stored {EventName} from {MemberId} call {CallId} as #{JournalId}")]
+    private static partial void LogStored(ILogger logger, string eventName, string? memberId, string? callId, long? journalId);
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "Duplicate {EventName} from {MemberId} call {CallId}: already #{JournalId}")]
+    private static partial void LogDuplicate(ILogger logger, string eventName, string? memberId, string? callId, long? journalId);
+
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "Rejected {EventName} claiming portal {MemberId}: {Rejection} ({Reason}) from {RemoteIp}")]
+    private static partial void LogRejected(ILogger logger, string eventName, string? memberId, Rejection rejection, string reason, string remoteIp);
+
+    [LoggerMessage(EventId = 1004, Level = LogLevel.Warning, Message = "Refused a delivery with {Status}: {Reason} from {RemoteIp}")]
+    private static partial void LogRefused(ILogger logger, int status, string? reason, string remoteIp);
+
+    [LoggerMessage(EventId = 1005, Level = LogLevel.Error, Message = "Could not journal {EventName} from {MemberId}, answered 503: {Error}")]
+    private static partial void LogUnavailable(ILogger logger, string eventName, string? memberId, string error);
+
+    [LoggerMessage(EventId = 1006, Level = LogLevel.Warning, Message = "{EventName} from {MemberId} kept with fields that did not parse: {Problems}")]
+    private static partial void LogFieldProblems(ILogger logger, string eventName, string? memberId, string problems);
+}
+
+/// <summary>The 200 answer: the journal id, and whether this delivery was a repeat.</summary>
+public sealed record ReceiptResponse(long Id, bool Duplicate);
+
+[System.Text.Json.Serialization.JsonSerializable(typeof(ReceiptResponse))]
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.CamelCase)]
+internal sealed partial class ReceivingJson : System.Text.Json.Serialization.JsonSerializerContext;
