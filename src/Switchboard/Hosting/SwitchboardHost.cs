@@ -9,7 +9,7 @@ namespace Switchboard.Hosting;
 public static class SwitchboardHost
 {
     /// <summary>Builds the web application from ASP.NET Core-style arguments and optional overrides (highest precedence).</summary>
-    public static WebApplication Build(string[] args, IReadOnlyDictionary<string, string?>? overrides = null)
+    public static WebApplication Build(string[] args, IReadOnlyDictionary<string, string?>? overrides = null, Action<WebApplicationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {
@@ -22,9 +22,16 @@ public static class SwitchboardHost
             builder.Configuration.AddInMemoryCollection(overrides);
         }
 
-        builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            // Nothing Switchboard accepts is near this size; the events endpoint has its own, lower
+            // limit. This bounds what Kestrel drains from a client that keeps sending after a 413.
+            k.Limits.MaxRequestBodySize = 1024 * 1024;
+        });
         builder.Services.AddProblemDetails();
         builder.Services.AddSwitchboard();
+        configure?.Invoke(builder);
 
         var app = builder.Build();
         // Listen from the start: measurements made before the first /metrics request count too.

@@ -1,0 +1,246 @@
+using Switchboard.Journal;
+using Switchboard.Tests.Infrastructure;
+
+namespace Switchboard.Tests.Journal;
+
+/// <summary>
+/// The store contract, one suite for both implementations: SQLite and PostgreSQL must behave the
+/// same in everything the journal promises (RELIABILITY.md: acked means kept, once not twice).
+/// </summary>
+public abstract class JournalStoreContract : IAsyncLifetime
+{
+    private static readonly DateTimeOffset T0 = new(2026, 11, 21, 12, 0, 0, TimeSpan.Zero);
+
+    protected IJournalStore Store { get; private set; } = null!;
+
+    /// <summary>A new, empty store for one test.</summary>
+    protected abstract Task<IJournalStore> CreateStoreAsync();
+
+    /// <summary>A second store object on the same database (another process, another instance).</summary>
+    protected abstract IJournalStore OpenSameStore();
+
+    public virtual async Task InitializeAsync()
+    {
+        Store = await CreateStoreAsync();
+        await Store.InitializeAsync(CancellationToken.None);
+    }
+
+    public virtual async Task DisposeAsync() => await Store.DisposeAsync();
+
+    protected static string Hash(char c) => new(c, 64);
+
+    protected static JournalAppend Event(string memberId, string dedupKey, PortalGuard? guard = null, string name = "ONEXTERNALCALLSTART", string? callId = "call-1", PortalChange? change = null, DateTimeOffset? at = null) =>
+        new(at ?? T0, memberId, name, callId, 1055, T0.AddSeconds(-1), "application/x-www-form-urlencoded", $"event={name}&data%5BCALL_ID%5D={callId}", dedupKey, guard ?? PortalGuard.None, change);
+
+    protected static PortalInstall Install(string memberId, string tokenHash, string domain = "acme.bitrix24.com") =>
+        new(memberId, domain, $"https://{domain}/rest/", "https://oauth.bitrix.info/rest/", "telephony,crm", "L", tokenHash, "1", "en",
+            new PortalTokens("access-secret", "refresh-secret", T0.AddHours(1), 1));
+
+    private async Task InstallAsync(string memberId, string tokenHash)
+    {
+        var r = await Store.AppendAsync([Event(memberId, "install-" + memberId + tokenHash[..4], name: "ONAPPINSTALL", callId: null, change: Install(memberId, tokenHash))], default);
+        r[0].Status.Should().Be(AppendStatus.Stored);
+    }
+
+    [Fact]
+    public async Task An_appended_event_reads_back_with_every_field()
+    {
+        var result = await Store.AppendAsync([Event("m1", "k1", callId: "externalCall.abc.1")], default);
+
+        result.Should().ContainSingle().Which.Status.Should().Be(AppendStatus.Stored);
+        var e = await Store.GetEventAsync(result[0].Id!.Value, default);
+        e.Should().NotBeNull();
+        e!.MemberId.Should().Be("m1");
+        e.EventName.Should().Be("ONEXTERNALCALLSTART");
+        e.CallId.Should().Be("externalCall.abc.1");
+        e.HandlerId.Should().Be(1055);
+        e.ReceivedAt.Should().Be(T0);
+        e.SentAt.Should().Be(T0.AddSeconds(-1));
+        e.ContentType.Should().Be("application/x-www-form-urlencoded");
+        e.Body.Should().Be("event=ONEXTERNALCALLSTART&data%5BCALL_ID%5D=externalCall.abc.1");
+        e.DedupKey.Should().Be("k1");
+    }
+
+    [Fact]
+    public async Task The_same_dedup_key_is_stored_once_and_reports_the_first_id()
+    {
+        var first = await Store.AppendAsync([Event("m1", "same")], default);
+        var second = await Store.AppendAsync([Event("m1", "same")], default);
+
+        second[0].Should().Be(new AppendResult(AppendStatus.Duplicate, first[0].Id));
+        (await Store.CountEventsAsync(default)).Should().Be(1);
+    }
+
+    [Fact]
+    public async Task A_batch_holding_one_event_twice_stores_it_once()
+    {
+        var results = await Store.AppendAsync([Event("m1", "a"), Event("m1", "b"), Event("m1", "a")], default);
+
+        results.Select(r => r.Status).Should().Equal(AppendStatus.Stored, AppendStatus.Stored, AppendStatus.Duplicate);
+        results[2].Id.Should().Be(results[0].Id);
+        (await Store.CountEventsAsync(default)).Should().Be(2);
+    }
+
+    [Fact]
+    public async Task Fifty_parallel_appends_of_one_event_from_two_store_instances_keep_one_row()
+    {
+        await using var other = OpenSameStore();
+        var tasks = Enumerable.Range(0, 50).Select(i => (i % 2 == 0 ? Store : other).AppendAsync([Event("m1", "parallel")], default));
+
+        var results = (await Task.WhenAll(tasks)).Select(r => r[0]).ToList();
+
+        results.Count(r => r.Status == AppendStatus.Stored).Should().Be(1);
+        results.Count(r => r.Status == AppendStatus.Duplicate).Should().Be(49);
+        results.Select(r => r.Id).Distinct().Should().ContainSingle();
+        (await Store.CountEventsAsync(default)).Should().Be(1);
+    }
+
+    [Fact]
+    public async Task A_token_guard_without_an_installed_portal_rejects_and_stores_nothing()
+    {
+        var results = await Store.AppendAsync([Event("nobody", "k", PortalGuard.Token(Hash('a')))], default);
+
+        results[0].Should().Be(new AppendResult(AppendStatus.PortalRejected, null));
+        (await Store.CountEventsAsync(default)).Should().Be(0);
+    }
+
+    [Fact]
+    public async Task An_install_creates_the_portal_and_keeps_its_tokens_apart()
+    {
+        await InstallAsync("m1", Hash('a'));
+
+        var portal = await Store.FindPortalAsync("m1", default);
+        portal.Should().NotBeNull();
+        portal!.State.Should().Be(PortalState.Installed);
+        portal.Domain.Should().Be("acme.bitrix24.com");
+        portal.ClientEndpoint.Should().Be("https://acme.bitrix24.com/rest/");
+        portal.ServerEndpoint.Should().Be("https://oauth.bitrix.info/rest/");
+        portal.Scope.Should().Be("telephony,crm");
+        portal.ApplicationStatus.Should().Be("L");
+        portal.TokenHash.Should().Be(Hash('a'));
+        portal.Version.Should().Be("1");
+        portal.LanguageId.Should().Be("en");
+        portal.HasOAuthTokens.Should().BeTrue();
+        portal.InstalledAt.Should().Be(T0);
+        var tokens = await Store.GetPortalTokensAsync("m1", default);
+        tokens.Should().Be(new PortalTokens("access-secret", "refresh-secret", T0.AddHours(1), 1));
+        (await Store.ListPortalsAsync(default)).Should().ContainSingle(p => p.MemberId == "m1");
+    }
+
+    [Fact]
+    public async Task Guards_accept_the_right_token_and_reject_a_wrong_one()
+    {
+        await InstallAsync("m1", Hash('a'));
+
+        var results = await Store.AppendAsync(
+        [
+            Event("m1", "right", PortalGuard.Token(Hash('a'))),
+            Event("m1", "wrong", PortalGuard.Token(Hash('b'))),
+            Event("m1", "installed", PortalGuard.Installed),
+            Event("m2", "other-portal", PortalGuard.Token(Hash('a'))),
+        ], default);
+
+        results.Select(r => r.Status).Should().Equal(AppendStatus.Stored, AppendStatus.PortalRejected, AppendStatus.Stored, AppendStatus.PortalRejected);
+    }
+
+    [Fact]
+    public async Task An_update_replaces_the_token_and_the_old_one_stops_working()
+    {
+        await InstallAsync("m1", Hash('a'));
+        var update = new PortalUpdate("m1", Hash('b'), "2", "P", null, new PortalTokens("access-2", "refresh-2", null, 7));
+        (await Store.AppendAsync([Event("m1", "update", PortalGuard.Token(Hash('a')), "ONAPPUPDATE", null, update)], default))[0].Status.Should().Be(AppendStatus.Stored);
+
+        var portal = await Store.FindPortalAsync("m1", default);
+        portal!.TokenHash.Should().Be(Hash('b'));
+        portal.Version.Should().Be("2");
+        portal.ApplicationStatus.Should().Be("P");
+        portal.Scope.Should().Be("telephony,crm");
+        (await Store.GetPortalTokensAsync("m1", default)).Should().Be(new PortalTokens("access-2", "refresh-2", null, 7));
+        var after = await Store.AppendAsync([Event("m1", "old", PortalGuard.Token(Hash('a'))), Event("m1", "new", PortalGuard.Token(Hash('b')))], default);
+        after.Select(r => r.Status).Should().Equal(AppendStatus.PortalRejected, AppendStatus.Stored);
+    }
+
+    [Fact]
+    public async Task An_uninstall_erases_the_tokens_and_later_events_are_rejected()
+    {
+        await InstallAsync("m1", Hash('a'));
+
+        await Store.AppendAsync([Event("m1", "bye", PortalGuard.Token(Hash('a')), "ONAPPUNINSTALL", null, new PortalUninstall("m1"))], default);
+
+        var portal = await Store.FindPortalAsync("m1", default);
+        portal!.State.Should().Be(PortalState.Uninstalled);
+        portal.TokenHash.Should().BeNull();
+        portal.HasOAuthTokens.Should().BeFalse();
+        portal.UninstalledAt.Should().Be(T0);
+        (await Store.GetPortalTokensAsync("m1", default)).Should().BeNull();
+        (await Store.AppendAsync([Event("m1", "late", PortalGuard.Token(Hash('a')))], default))[0].Status.Should().Be(AppendStatus.PortalRejected);
+    }
+
+    [Fact]
+    public async Task A_repeated_install_event_does_not_undo_a_later_uninstall()
+    {
+        var install = Event("m1", "install", name: "ONAPPINSTALL", callId: null, change: Install("m1", Hash('a')));
+        await Store.AppendAsync([install], default);
+        await Store.AppendAsync([Event("m1", "bye", PortalGuard.Token(Hash('a')), "ONAPPUNINSTALL", null, new PortalUninstall("m1"))], default);
+
+        var again = await Store.AppendAsync([install], default);
+
+        again[0].Status.Should().Be(AppendStatus.Duplicate);
+        (await Store.FindPortalAsync("m1", default))!.State.Should().Be(PortalState.Uninstalled);
+    }
+
+    [Fact]
+    public async Task A_reinstall_renews_an_uninstalled_portal()
+    {
+        await InstallAsync("m1", Hash('a'));
+        await Store.AppendAsync([Event("m1", "bye", PortalGuard.Token(Hash('a')), "ONAPPUNINSTALL", null, new PortalUninstall("m1"))], default);
+
+        await InstallAsync("m1", Hash('c'));
+
+        var portal = await Store.FindPortalAsync("m1", default);
+        portal!.State.Should().Be(PortalState.Installed);
+        portal.TokenHash.Should().Be(Hash('c'));
+        portal.UninstalledAt.Should().BeNull();
+        portal.HasOAuthTokens.Should().BeTrue();
+    }
+
+    [Fact]
+    public async Task Listing_is_newest_first_and_filters_by_name_call_and_portal()
+    {
+        await Store.AppendAsync(
+        [
+            Event("m1", "1", name: "ONEXTERNALCALLSTART", callId: "c1"),
+            Event("m1", "2", name: "ONVOXIMPLANTCALLEND", callId: "c1"),
+            Event("m2", "3", name: "ONEXTERNALCALLSTART", callId: "c2"),
+            Event("m2", "4", name: "ONAPPINSTALL", callId: null),
+        ], default);
+
+        (await Store.ListEventsAsync(new JournalQuery(), default)).Select(e => e.DedupKey).Should().Equal("4", "3", "2", "1");
+        (await Store.ListEventsAsync(new JournalQuery(Limit: 2), default)).Select(e => e.DedupKey).Should().Equal("4", "3");
+        (await Store.ListEventsAsync(new JournalQuery(EventName: "onExternalCallStart"), default)).Select(e => e.DedupKey).Should().Equal("3", "1");
+        (await Store.ListEventsAsync(new JournalQuery(CallId: "c1"), default)).Select(e => e.DedupKey).Should().Equal("2", "1");
+        (await Store.ListEventsAsync(new JournalQuery(MemberId: "m2"), default)).Select(e => e.DedupKey).Should().Equal("4", "3");
+        (await Store.ListEventsAsync(new JournalQuery(MemberId: "m1", CallId: "c2"), default)).Should().BeEmpty();
+        (await Store.GetEventAsync(999_999, default)).Should().BeNull();
+    }
+
+    [Fact]
+    public async Task A_second_instance_sees_committed_events_and_initialising_again_changes_nothing()
+    {
+        await Store.AppendAsync([Event("m1", "seen")], default);
+        await using var other = OpenSameStore();
+
+        await other.InitializeAsync(default);
+
+        (await other.CountEventsAsync(default)).Should().Be(1);
+        (await other.ListEventsAsync(new JournalQuery(), default)).Single().DedupKey.Should().Be("seen");
+    }
+
+    [Fact]
+    public async Task The_store_reports_itself_writable()
+    {
+        var check = () => Store.CheckWritableAsync(default);
+
+        await check.Should().NotThrowAsync();
+    }
+}

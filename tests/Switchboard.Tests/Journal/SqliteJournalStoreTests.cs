@@ -1,0 +1,57 @@
+using Microsoft.Data.Sqlite;
+using Switchboard.Journal;
+using Switchboard.Journal.Sqlite;
+using Switchboard.Tests.Infrastructure;
+
+namespace Switchboard.Tests.Journal;
+
+public sealed class SqliteJournalStoreTests : JournalStoreContract
+{
+    private readonly TempDirectory _dir = new();
+
+    private string DbPath => Path.Combine(_dir.Path, "switchboard.db");
+
+    protected override Task<IJournalStore> CreateStoreAsync() => Task.FromResult<IJournalStore>(new SqliteJournalStore(DbPath));
+
+    protected override IJournalStore OpenSameStore() => new SqliteJournalStore(DbPath);
+
+    public override async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        _dir.Dispose();
+    }
+
+    [Fact]
+    public async Task The_file_is_in_WAL_mode_and_the_writer_commits_with_synchronous_FULL()
+    {
+        await Store.AppendAsync([Event("m1", "k")], default);
+
+        await using var connection = new SqliteConnection($"Data Source={DbPath}");
+        await connection.OpenAsync();
+        await using var cmd = connection.CreateCommand();
+        cmd.CommandText = "PRAGMA journal_mode";
+        (await cmd.ExecuteScalarAsync()).Should().Be("wal");
+        File.Exists(DbPath + "-wal").Should().BeTrue("a WAL journal is in use");
+    }
+
+    [Fact]
+    public async Task A_write_lock_held_by_another_process_makes_the_append_fail_not_hang_and_it_recovers()
+    {
+        await using var store = new SqliteJournalStore(DbPath, busyTimeout: TimeSpan.FromSeconds(1));
+        await store.InitializeAsync(default);
+        await using (var blocker = new SqliteConnection($"Data Source={DbPath};Pooling=False"))
+        {
+            await blocker.OpenAsync();
+            await using var begin = blocker.CreateCommand();
+            begin.CommandText = "BEGIN EXCLUSIVE";
+            await begin.ExecuteNonQueryAsync();
+
+            var append = () => store.AppendAsync([Event("m1", "blocked")], default);
+
+            await append.Should().ThrowAsync<SqliteException>();
+        }
+
+        (await store.AppendAsync([Event("m1", "after")], default))[0].Status.Should().Be(AppendStatus.Stored);
+        (await store.CountEventsAsync(default)).Should().Be(1);
+    }
+}
