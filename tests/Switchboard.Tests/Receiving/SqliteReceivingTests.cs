@@ -1,0 +1,43 @@
+using System.Net;
+using Microsoft.Data.Sqlite;
+using Switchboard.Tests.Infrastructure;
+
+namespace Switchboard.Tests.Receiving;
+
+public sealed class SqliteReceivingTests : ReceivingContract
+{
+    protected override Task<SwitchboardServer> StartServerAsync(IReadOnlyDictionary<string, string?>? settings = null)
+    {
+        var all = new Dictionary<string, string?> { ["Switchboard:Store:BusyTimeoutSeconds"] = "1" };
+        foreach (var (k, v) in settings ?? new Dictionary<string, string?>())
+        {
+            all[k] = v;
+        }
+
+        return SwitchboardServer.StartAsync(settings: all);
+    }
+
+    [Fact]
+    public async Task When_the_journal_cannot_commit_the_event_gets_503_and_readiness_goes_red_then_both_recover()
+    {
+        var path = Path.Combine(Server.DataDirectory!, "switchboard.db");
+        var callId = Bitrix24Events.NewCallId();
+        await using (var blocker = new SqliteConnection($"Data Source={path};Pooling=False"))
+        {
+            await blocker.OpenAsync();
+            await using var begin = blocker.CreateCommand();
+            begin.CommandText = "BEGIN EXCLUSIVE";
+            await begin.ExecuteNonQueryAsync();
+
+            var refused = await Server.PostFormAsync(Bitrix24Events.ExternalCallStart(Portal, callId));
+            var ready = await Server.Client.GetAsync("/readyz");
+
+            await ShouldBeProblemAsync(refused, HttpStatusCode.ServiceUnavailable);
+            ready.StatusCode.Should().Be(HttpStatusCode.ServiceUnavailable);
+        }
+
+        (await Server.Client.GetAsync("/readyz")).StatusCode.Should().Be(HttpStatusCode.OK);
+        (await Server.PostFormAsync(Bitrix24Events.ExternalCallStart(Portal, callId))).StatusCode.Should().Be(HttpStatusCode.OK);
+        (await Server.Store.ListEventsAsync(new(CallId: callId), default)).Should().ContainSingle("the refused delivery was not half-kept");
+    }
+}
