@@ -90,6 +90,7 @@ internal static class BenchCommands
                 ceiling = await LoadRunner.RunAsync(load.Settings(child.Url, parse), child.CpuTime, Console.Error, ct).ConfigureAwait(false);
             }
 
+            ct.ThrowIfCancellationRequested();
             var switchboard = await LoadRunner.RunAsync(
                 load.Settings(switchboardUrl, parse), ServerCpu(parse.GetValue(load.ServerPid)), Console.Error, ct).ConfigureAwait(false);
 
@@ -255,6 +256,11 @@ internal static class BenchCommands
         {
             await Console.Error.WriteLineAsync($"switchboard-bench: {ex.Message}").ConfigureAwait(false);
             return 2;
+        }
+        catch (OperationCanceledException)
+        {
+            await Console.Error.WriteLineAsync("switchboard-bench: cancelled.").ConfigureAwait(false);
+            return 130;
         }
     }
 }
