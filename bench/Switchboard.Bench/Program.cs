@@ -1,0 +1,3 @@
+using Switchboard.Bench;
+
+return await BenchCommands.Root().Parse(args).InvokeAsync().ConfigureAwait(false);
