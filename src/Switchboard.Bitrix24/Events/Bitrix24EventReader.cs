@@ -227,7 +227,9 @@ public static class Bitrix24EventReader
                 return null;
             }
 
-            if (decimal.TryParse(text.Trim(), NumberStyles.Number | NumberStyles.AllowExponent, CultureInfo.InvariantCulture, out var value))
+            // NumberStyles.Float, not Number: Number allows thousands separators, so a decimal comma
+            // ("1,5") read as 15. PHP prints floats with '.' and no grouping, so a comma is a problem.
+            if (decimal.TryParse(text.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out var value))
             {
                 return value;
             }
