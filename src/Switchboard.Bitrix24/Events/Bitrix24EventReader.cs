@@ -107,7 +107,7 @@ public static class Bitrix24EventReader
                 PhoneNumber = f.Text("PHONE_NUMBER"),
                 PortalNumber = f.Text("PORTAL_NUMBER"),
                 PortalUserId = f.Long("PORTAL_USER_ID"),
-                CallDuration = f.Long("CALL_DURATION") is { } seconds ? TimeSpan.FromSeconds(seconds) : null,
+                CallDuration = f.Seconds("CALL_DURATION"),
                 CallStartDate = f.Time("CALL_START_DATE"),
                 Cost = f.Decimal("COST"),
                 CostCurrency = f.Text("COST_CURRENCY"),
@@ -160,7 +160,7 @@ public static class Bitrix24EventReader
             AccessToken = a.Text("access_token"),
             RefreshToken = a.Text("refresh_token"),
             ApplicationToken = a.Text("application_token"),
-            ExpiresIn = a.Long("expires_in") is { } s ? TimeSpan.FromSeconds(s) : null,
+            ExpiresIn = a.Seconds("expires_in"),
             Expires = a.UnixTime("expires"),
             Scope = a.Text("scope") is { } scope
                 ? scope.Split([',', ' '], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
@@ -202,6 +202,23 @@ public static class Bitrix24EventReader
             return Problem<long>(key, "an integer");
         }
 
+        /// <summary>Whole seconds as a TimeSpan; a count TimeSpan cannot hold is a problem, not an exception.</summary>
+        public TimeSpan? Seconds(string key)
+        {
+            var seconds = Long(key);
+            if (seconds is null)
+            {
+                return null;
+            }
+
+            if (seconds > (long)TimeSpan.MaxValue.TotalSeconds || seconds < (long)TimeSpan.MinValue.TotalSeconds)
+            {
+                return Problem<TimeSpan>(key, "a number of seconds");
+            }
+
+            return TimeSpan.FromSeconds(seconds.Value);
+        }
+
         public decimal? Decimal(string key)
         {
             var text = Text(key);
@@ -210,7 +227,9 @@ public static class Bitrix24EventReader
                 return null;
             }
 
-            if (decimal.TryParse(text.Trim(), NumberStyles.Number | NumberStyles.AllowExponent, CultureInfo.InvariantCulture, out var value))
+            // NumberStyles.Float, not Number: Number allows thousands separators, so a decimal comma
+            // ("1,5") read as 15. PHP prints floats with '.' and no grouping, so a comma is a problem.
+            if (decimal.TryParse(text.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out var value))
             {
                 return value;
             }

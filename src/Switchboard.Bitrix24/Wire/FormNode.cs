@@ -106,18 +106,42 @@ public sealed class FormNode
         }
     }
 
-    /// <summary>Next free integer key, the way PHP picks it for <c>key[]</c>: one past the largest integer key.</summary>
+    /// <summary>
+    /// Next free integer key, the way PHP picks it for <c>key[]</c>: one past the largest integer key,
+    /// or 0 when there is none. Only canonical decimal keys are integer keys in PHP ("5", "-3"), not
+    /// "07", "+5" or "-0", which stay strings.
+    /// </summary>
     internal long NextIndex()
     {
-        long next = 0;
+        long? largest = null;
         foreach (var (k, _) in Children)
         {
-            if (long.TryParse(k, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var i) && i >= next)
+            if (IsPhpIntegerKey(k, out var i) && (largest is null || i > largest))
             {
-                next = i + 1;
+                largest = i;
             }
         }
 
-        return next;
+        return largest is { } n ? (n == long.MaxValue ? n : n + 1) : 0;
+    }
+
+    private static bool IsPhpIntegerKey(string key, out long value)
+    {
+        value = 0;
+        var digits = key.StartsWith('-') ? key.AsSpan(1) : key.AsSpan();
+        if (digits.IsEmpty || (digits[0] == '0' && (digits.Length > 1 || key.Length > 1)))
+        {
+            return false;
+        }
+
+        foreach (var c in digits)
+        {
+            if (!char.IsAsciiDigit(c))
+            {
+                return false;
+            }
+        }
+
+        return long.TryParse(key, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out value);
     }
 }

@@ -46,8 +46,10 @@ public static class JsonEventBodyParser
 
             return FormParseResult.Ok(root);
         }
-        catch (JsonException ex) when (ex.Message.Contains("depth", StringComparison.OrdinalIgnoreCase))
+        catch (JsonException) when (reader.CurrentDepth > limits.MaxDepth)
         {
+            // Not by the message: "Expected depth to be zero at the end of the JSON payload" is the
+            // reader's complaint about a truncated body such as "{", which is invalid, not too deep.
             return FormParseResult.Fail(FormError.TooDeep, $"The JSON body is nested deeper than {limits.MaxDepth} levels.");
         }
         catch (InvalidOperationException)
