@@ -32,6 +32,9 @@ public sealed class PostgresJournalStore : SqlJournalStore
     protected override IReadOnlyList<string> SchemaStatements => [$"SELECT pg_advisory_xact_lock({SchemaLockKey})", .. SharedSchema];
 
     /// <inheritdoc/>
+    protected override string LockPortalRowsClause => " FOR SHARE";
+
+    /// <inheritdoc/>
     protected override async ValueTask<DbConnection> OpenReadConnectionAsync(CancellationToken cancellationToken) =>
         await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
 

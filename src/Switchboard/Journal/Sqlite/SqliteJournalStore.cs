@@ -18,7 +18,9 @@ public sealed class SqliteJournalStore : SqlJournalStore
 {
     private readonly string _connectionString;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
+    private readonly CancellationTokenSource _stopping = new();
     private SqliteConnection? _writer;
+    private Task? _checkpointer;
 
     /// <summary>Opens (and creates, if missing) the journal file.</summary>
     /// <param name="path">The database file.</param>
@@ -67,6 +69,44 @@ public sealed class SqliteJournalStore : SqlJournalStore
         }
 
         await base.InitializeAsync(cancellationToken).ConfigureAwait(false);
+        _checkpointer ??= Task.Run(() => CheckpointLoopAsync(_stopping.Token), CancellationToken.None);
+    }
+
+    /// <summary>
+    /// Copies the WAL back into the database file in the background. The writer's connection has
+    /// automatic checkpoints off: otherwise every thousandth commit would also write and fsync the
+    /// database file while requests wait for it. A PASSIVE checkpoint never blocks the writer.
+    /// </summary>
+    private async Task CheckpointLoopAsync(CancellationToken stopping)
+    {
+        try
+        {
+            await using var connection = new SqliteConnection(_connectionString);
+            await connection.OpenAsync(stopping).ConfigureAwait(false);
+            await using var cmd = connection.CreateCommand();
+            cmd.CommandText = "PRAGMA synchronous = FULL";
+            await cmd.ExecuteNonQueryAsync(stopping).ConfigureAwait(false);
+            cmd.CommandText = "PRAGMA wal_checkpoint(PASSIVE)";
+            using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(500));
+            while (await timer.WaitForNextTickAsync(stopping).ConfigureAwait(false))
+            {
+                try
+                {
+                    await cmd.ExecuteNonQueryAsync(stopping).ConfigureAwait(false);
+                }
+                catch (SqliteException)
+                {
+                    // Busy or unwritable: the next tick tries again; commits do not depend on it.
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (SqliteException)
+        {
+            // Could not even open a connection: the writer reports the store's health, not this loop.
+        }
     }
 
     /// <inheritdoc/>
@@ -119,7 +159,7 @@ public sealed class SqliteJournalStore : SqlJournalStore
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
             await using var pragma = connection.CreateCommand();
             // synchronous is per connection: FULL fsyncs the WAL at every commit.
-            pragma.CommandText = "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;";
+            pragma.CommandText = "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;";
             await pragma.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
         catch
@@ -135,6 +175,13 @@ public sealed class SqliteJournalStore : SqlJournalStore
     /// <inheritdoc/>
     public override async ValueTask DisposeAsync()
     {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        if (_checkpointer is not null)
+        {
+            await _checkpointer.ConfigureAwait(false);
+        }
+
+        _stopping.Dispose();
         await _writeLock.WaitAsync().ConfigureAwait(false);
         try
         {
