@@ -127,7 +127,6 @@ public abstract class SqlJournalStore : IJournalStore
             body         TEXT NOT NULL,
             dedup_key    TEXT NOT NULL UNIQUE)
         """,
-        "CREATE INDEX IF NOT EXISTS events_by_call ON events (call_id) WHERE call_id IS NOT NULL",
         "INSERT INTO meta (key, value) VALUES ('schema_version', '1') ON CONFLICT (key) DO NOTHING",
     ];
 
@@ -220,30 +219,7 @@ public abstract class SqlJournalStore : IJournalStore
             }
         }
 
-        var ids = new Dictionary<string, long>(toInsert.Count, StringComparer.Ordinal);
-        foreach (var chunk in toInsert.Chunk(MaxRowsPerInsert))
-        {
-            await using var insert = Command(connection, tx, BulkInsertSql(chunk.Length));
-            for (var r = 0; r < chunk.Length; r++)
-            {
-                var a = batch[chunk[r]];
-                Add(insert, $"r{r}_0", a.ReceivedAt.ToUnixTimeMilliseconds());
-                Add(insert, $"r{r}_1", a.MemberId);
-                Add(insert, $"r{r}_2", a.EventName);
-                Add(insert, $"r{r}_3", a.CallId);
-                Add(insert, $"r{r}_4", a.HandlerId);
-                Add(insert, $"r{r}_5", a.SentAt?.ToUnixTimeMilliseconds());
-                Add(insert, $"r{r}_6", a.ContentType);
-                Add(insert, $"r{r}_7", a.Body);
-                Add(insert, $"r{r}_8", a.DedupKey);
-            }
-
-            await using var reader = await insert.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            while (await reader.ReadAsync(ct).ConfigureAwait(false))
-            {
-                ids[reader.GetString(1)] = reader.GetInt64(0);
-            }
-        }
+        var ids = await InsertRowsAsync(connection, tx, toInsert.Select(i => batch[i]).ToList(), ct).ConfigureAwait(false);
 
         // Keys that were not inserted were already in the journal (an earlier batch, another instance).
         var existing = toInsert.Select(i => batch[i].DedupKey).Where(k => !ids.ContainsKey(k)).ToList();
@@ -313,7 +289,7 @@ public abstract class SqlJournalStore : IJournalStore
         _ => installedPortals.TryGetValue(a.MemberId, out var hash) && hash is not null && string.Equals(hash, a.Guard.TokenHash, StringComparison.Ordinal),
     };
 
-    private static async Task<Dictionary<string, long>> FindIdsAsync(DbConnection connection, DbTransaction tx, List<string> keys, CancellationToken ct)
+    private async Task<Dictionary<string, long>> FindIdsAsync(DbConnection connection, DbTransaction tx, List<string> keys, CancellationToken ct)
     {
         var found = new Dictionary<string, long>(keys.Count, StringComparer.Ordinal);
         foreach (var chunk in keys.Chunk(MaxRowsPerInsert))
@@ -372,8 +348,43 @@ public abstract class SqlJournalStore : IJournalStore
             : new AppendResult(AppendStatus.Duplicate, Convert.ToInt64(existing, CultureInfo.InvariantCulture));
     }
 
-    /// <summary>Rows per multi-row INSERT: 9 parameters a row stays far below SQLite's and PostgreSQL's parameter limits.</summary>
-    private const int MaxRowsPerInsert = 500;
+    /// <summary>
+    /// Inserts rows whose guards held, skipping dedup keys already present; returns the new ids by
+    /// dedup key. Here: multi-row INSERT … ON CONFLICT DO NOTHING RETURNING, in chunks.
+    /// </summary>
+    protected virtual async Task<Dictionary<string, long>> InsertRowsAsync(DbConnection connection, DbTransaction tx, IReadOnlyList<JournalAppend> rows, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        var ids = new Dictionary<string, long>(rows.Count, StringComparer.Ordinal);
+        foreach (var chunk in rows.Chunk(MaxRowsPerInsert))
+        {
+            await using var insert = Command(connection, tx, BulkInsertSql(chunk.Length));
+            for (var r = 0; r < chunk.Length; r++)
+            {
+                var a = chunk[r];
+                Add(insert, $"r{r}_0", a.ReceivedAt.ToUnixTimeMilliseconds());
+                Add(insert, $"r{r}_1", a.MemberId);
+                Add(insert, $"r{r}_2", a.EventName);
+                Add(insert, $"r{r}_3", a.CallId);
+                Add(insert, $"r{r}_4", a.HandlerId);
+                Add(insert, $"r{r}_5", a.SentAt?.ToUnixTimeMilliseconds());
+                Add(insert, $"r{r}_6", a.ContentType);
+                Add(insert, $"r{r}_7", a.Body);
+                Add(insert, $"r{r}_8", a.DedupKey);
+            }
+
+            await using var reader = await insert.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                ids[reader.GetString(1)] = reader.GetInt64(0);
+            }
+        }
+
+        return ids;
+    }
+
+    /// <summary>Rows per multi-row INSERT and per lookup of duplicates.</summary>
+    protected virtual int MaxRowsPerInsert => 256;
 
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, string> BulkInsertSqlByRows = new();
 
@@ -617,7 +628,8 @@ public abstract class SqlJournalStore : IJournalStore
     private static DbParameter Add(DbCommand cmd, string name, object? value = null)
     {
         var p = cmd.CreateParameter();
-        p.ParameterName = name;
+        // With its prefix, Microsoft.Data.Sqlite binds the name in one lookup instead of trying @, : and $.
+        p.ParameterName = "@" + name;
         p.Value = value ?? DBNull.Value;
         cmd.Parameters.Add(p);
         return p;

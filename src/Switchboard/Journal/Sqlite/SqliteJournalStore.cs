@@ -1,5 +1,6 @@
 using System.Data.Common;
 using Microsoft.Data.Sqlite;
+using SQLitePCL;
 
 namespace Switchboard.Journal.Sqlite;
 
@@ -109,6 +110,87 @@ public sealed class SqliteJournalStore : SqlJournalStore
         }
     }
 
+    /// <summary>
+    /// The hot path, one prepared statement stepped once per row and bound by position through
+    /// SQLite's own API. Microsoft.Data.Sqlite binds parameters by name, and SQLite looks each name
+    /// up by a linear search (sqlite3_bind_parameter_index), so a multi-row INSERT costs rows² to
+    /// bind: measured at over half of the writer's time with 64-row batches.
+    /// </summary>
+    protected override Task<Dictionary<string, long>> InsertRowsAsync(DbConnection connection, DbTransaction tx, IReadOnlyList<JournalAppend> rows, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(rows);
+        var db = ((SqliteConnection)connection).Handle!;
+        var ids = new Dictionary<string, long>(rows.Count, StringComparer.Ordinal);
+        Check(db, raw.sqlite3_prepare_v2(db, """
+            INSERT INTO events (received_at, member_id, event_name, call_id, handler_id, sent_at, content_type, body, dedup_key)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+            ON CONFLICT (dedup_key) DO NOTHING
+            """, out var stmt));
+        using (stmt)
+        {
+            foreach (var a in rows)
+            {
+                raw.sqlite3_bind_int64(stmt, 1, a.ReceivedAt.ToUnixTimeMilliseconds());
+                raw.sqlite3_bind_text(stmt, 2, a.MemberId);
+                raw.sqlite3_bind_text(stmt, 3, a.EventName);
+                BindText(stmt, 4, a.CallId);
+                BindInt64(stmt, 5, a.HandlerId);
+                BindInt64(stmt, 6, a.SentAt?.ToUnixTimeMilliseconds());
+                raw.sqlite3_bind_text(stmt, 7, a.ContentType);
+                raw.sqlite3_bind_text(stmt, 8, a.Body);
+                raw.sqlite3_bind_text(stmt, 9, a.DedupKey);
+                var rc = raw.sqlite3_step(stmt);
+                if (rc != raw.SQLITE_DONE)
+                {
+                    Check(db, rc);
+                }
+
+                // DO NOTHING on a known key changes no row: that event is a duplicate.
+                if (raw.sqlite3_changes(db) == 1)
+                {
+                    ids[a.DedupKey] = raw.sqlite3_last_insert_rowid(db);
+                }
+
+                raw.sqlite3_reset(stmt);
+            }
+        }
+
+        return Task.FromResult(ids);
+    }
+
+    private static void BindText(sqlite3_stmt stmt, int index, string? value)
+    {
+        if (value is null)
+        {
+            raw.sqlite3_bind_null(stmt, index);
+        }
+        else
+        {
+            raw.sqlite3_bind_text(stmt, index, value);
+        }
+    }
+
+    private static void BindInt64(sqlite3_stmt stmt, int index, long? value)
+    {
+        if (value is null)
+        {
+            raw.sqlite3_bind_null(stmt, index);
+        }
+        else
+        {
+            raw.sqlite3_bind_int64(stmt, index, value.Value);
+        }
+    }
+
+    private static void Check(sqlite3 db, int rc)
+    {
+        if (rc is not (raw.SQLITE_OK or raw.SQLITE_DONE or raw.SQLITE_ROW))
+        {
+            throw new SqliteException($"SQLite Error {rc}: '{raw.sqlite3_errmsg(db).utf8_to_string()}'.", rc, raw.sqlite3_extended_errcode(db));
+        }
+    }
+
     /// <inheritdoc/>
     protected override async ValueTask<DbConnection> OpenReadConnectionAsync(CancellationToken cancellationToken)
     {
@@ -159,7 +241,10 @@ public sealed class SqliteJournalStore : SqlJournalStore
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
             await using var pragma = connection.CreateCommand();
             // synchronous is per connection: FULL fsyncs the WAL at every commit.
-            pragma.CommandText = "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;";
+            // Memory-mapped reads: the writer re-reads the same index and table pages every batch,
+            // and without a map each read is a pread copy from the kernel. (A larger cache_size was
+            // slower: SQLite walks the whole page-cache hash on every commit to truncate it.)
+            pragma.CommandText = "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0; PRAGMA mmap_size = 268435456;";
             await pragma.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
         catch
