@@ -25,7 +25,7 @@ public sealed class FormNode
     /// <summary>Creates a value node.</summary>
     public static FormNode FromValue(string value) => new(value ?? throw new ArgumentNullException(nameof(value)), null);
 
-    internal static FormNode NewMap() => new(null, []);
+    internal static FormNode NewMap() => new(null, new List<KeyValuePair<string, FormNode>>(8));
 
     /// <summary>True for a string value, false for a map.</summary>
     [MemberNotNullWhen(true, nameof(Value))]
@@ -66,6 +66,30 @@ public sealed class FormNode
         return false;
     }
 
+    /// <summary>The child with this key, or null, without allocating the key.</summary>
+    internal FormNode? Find(ReadOnlySpan<char> key)
+    {
+        if (_children is null)
+        {
+            return null;
+        }
+
+        if (_index is not null)
+        {
+            return _index.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(key, out var hit) ? hit : null;
+        }
+
+        foreach (var (k, v) in _children)
+        {
+            if (key.SequenceEqual(k))
+            {
+                return v;
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>The value of a child that is a value node, or null when absent or a map.</summary>
     public string? GetString(string key) => this[key]?.Value;
 
@@ -94,7 +118,7 @@ public sealed class FormNode
         {
             _index.Add(key, child);
         }
-        else if (children.Count > 8)
+        else if (children.Count > 16)
         {
             // Small maps (every real event block) are searched linearly; big ones get an index so
             // that a body with many keys stays O(n) to parse.

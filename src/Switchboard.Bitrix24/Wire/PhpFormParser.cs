@@ -26,6 +26,7 @@ public static class PhpFormParser
         var root = FormNode.NewMap();
         var count = 0;
         var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(body.Length, 64));
+        var chars = ArrayPool<char>.Shared.Rent(Math.Max(limits.MaxKeyLength, 64));
         try
         {
             while (!body.IsEmpty)
@@ -62,7 +63,10 @@ public static class PhpFormParser
                     return FormParseResult.Fail(FormError.InvalidUtf8, $"Field {count} has a name that is not valid UTF-8.");
                 }
 
-                var key = Encoding.UTF8.GetString(buffer, 0, keyLength);
+                // The name stays in a rented buffer: only its segments become strings, and the common
+                // ones (data, auth, CALL_ID, …) are shared rather than allocated per request.
+                var keyChars = Encoding.UTF8.GetChars(buffer.AsSpan(0, keyLength), chars);
+                var key = new ReadOnlySpan<char>(chars, 0, keyChars);
 
                 if (!TryDecode(rawValue, buffer, out var valueLength))
                 {
@@ -92,22 +96,23 @@ public static class PhpFormParser
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
+            ArrayPool<char>.Shared.Return(chars);
         }
     }
 
     /// <summary>Decodes a form body held in a string (tests, tools).</summary>
     public static FormParseResult Parse(string body, FormLimits? limits = null) => Parse(Encoding.UTF8.GetBytes(body), limits);
 
-    private static FormParseResult? Insert(FormNode root, string key, string value, FormLimits limits)
+    private static FormParseResult? Insert(FormNode root, ReadOnlySpan<char> key, string value, FormLimits limits)
     {
-        var open = key.IndexOf('[', StringComparison.Ordinal);
+        var open = key.IndexOf('[');
         var baseName = open < 0 ? key : key[..open];
         if (baseName.Length == 0)
         {
             return FormParseResult.Fail(FormError.MalformedKey, $"The field name '{Shorten(key)}' is empty before its first '['.");
         }
 
-        if (baseName.Contains(']', StringComparison.Ordinal))
+        if (baseName.Contains(']'))
         {
             return FormParseResult.Fail(FormError.MalformedKey, $"The field name '{Shorten(key)}' has a ']' with no '[' before it.");
         }
@@ -119,7 +124,8 @@ public static class PhpFormParser
         var position = open;
         while (true)
         {
-            string? next = null;
+            var hasNext = false;
+            ReadOnlySpan<char> next = default;
             if (position >= 0 && position < key.Length)
             {
                 if (key[position] != '[')
@@ -127,47 +133,44 @@ public static class PhpFormParser
                     return FormParseResult.Fail(FormError.MalformedKey, $"The field name '{Shorten(key)}' has text after a ']'.");
                 }
 
-                var close = key.IndexOf(']', position + 1);
+                var close = key[(position + 1)..].IndexOf(']');
                 if (close < 0)
                 {
                     return FormParseResult.Fail(FormError.MalformedKey, $"The field name '{Shorten(key)}' has a '[' that is never closed.");
                 }
 
-                next = key.Substring(position + 1, close - position - 1);
-                if (next.Contains('[', StringComparison.Ordinal))
+                next = key.Slice(position + 1, close);
+                hasNext = true;
+                if (next.Contains('['))
                 {
                     return FormParseResult.Fail(FormError.MalformedKey, $"The field name '{Shorten(key)}' has a '[' inside brackets.");
                 }
 
-                position = close + 1;
+                position += close + 2;
                 if (++depth > limits.MaxDepth)
                 {
                     return FormParseResult.Fail(FormError.TooDeep, $"The field name '{Shorten(key)}' is nested deeper than {limits.MaxDepth} levels.");
                 }
             }
 
-            if (segment.Length == 0)
-            {
-                // "key[]": PHP appends at one past the largest integer key.
-                segment = node.NextIndex().ToString(System.Globalization.CultureInfo.InvariantCulture);
-            }
-
-            var existing = node[segment];
-            if (next is null)
+            // "key[]": PHP appends at one past the largest integer key.
+            string? appended = segment.Length == 0 ? node.NextIndex().ToString(System.Globalization.CultureInfo.InvariantCulture) : null;
+            var existing = node.Find(appended ?? segment);
+            if (!hasNext)
             {
                 if (existing is not null)
                 {
                     return FormParseResult.Fail(FormError.DuplicateKey, $"The field '{Shorten(key)}' appears more than once.");
                 }
 
-                node.Add(segment, FormNode.FromValue(value));
+                node.Add(appended ?? FieldNames.Get(segment), FormNode.FromValue(value));
                 return null;
             }
 
             if (existing is null)
             {
                 existing = FormNode.NewMap();
-                node.Add(segment, existing);
+                node.Add(appended ?? FieldNames.Get(segment), existing);
             }
             else if (existing.IsValue)
             {
@@ -224,5 +227,5 @@ public static class PhpFormParser
         _ => -1,
     };
 
-    internal static string Shorten(string key) => key.Length <= 64 ? key : string.Concat(key.AsSpan(0, 61), "...");
+    internal static string Shorten(ReadOnlySpan<char> key) => key.Length <= 64 ? key.ToString() : string.Concat(key[..61], "...");
 }

@@ -14,6 +14,7 @@ public sealed class MetricsCollector : IDisposable
 {
     private readonly MeterListener _listener = new();
     private readonly ConcurrentDictionary<(string Name, string Labels), Series> _series = new();
+    private readonly ConcurrentDictionary<(Instrument, object?, object?, int), Series> _byTags = new();
 
     public MetricsCollector(IMeterFactory meterFactory)
     {
@@ -33,6 +34,26 @@ public sealed class MetricsCollector : IDisposable
 
     private void Record(Instrument instrument, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
     {
+        // Switchboard's instruments carry at most two tags: look the series up by their values
+        // without building the label text on every measurement.
+        if (tags.Length > 2)
+        {
+            _series.GetOrAdd((instrument.Name, Labels(tags)), _ => new Series(false, instrument.Description)).Add(value);
+            return;
+        }
+
+        var key = (instrument, tags.Length > 0 ? tags[0].Value : null, tags.Length > 1 ? tags[1].Value : null, tags.Length);
+        if (!_byTags.TryGetValue(key, out var series))
+        {
+            series = _series.GetOrAdd((instrument.Name, Labels(tags)), _ => new Series(instrument is Histogram<double> or Histogram<int> or Histogram<long>, instrument.Description));
+            _byTags.TryAdd(key, series);
+        }
+
+        series.Add(value);
+    }
+
+    private static string Labels(ReadOnlySpan<KeyValuePair<string, object?>> tags)
+    {
         var labels = new StringBuilder();
         foreach (var tag in tags)
         {
@@ -40,8 +61,7 @@ public sealed class MetricsCollector : IDisposable
                 .Append(tag.Value?.ToString()?.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal)).Append('"');
         }
 
-        var series = _series.GetOrAdd((instrument.Name, labels.ToString()), _ => new Series(instrument is Histogram<double> or Histogram<int> or Histogram<long>, instrument.Description));
-        series.Add(value);
+        return labels.ToString();
     }
 
     /// <summary>The exposition text.</summary>

@@ -9,21 +9,15 @@ using Switchboard.Portals;
 
 namespace Switchboard.Receiving;
 
-/// <summary>
-/// <c>POST /bitrix24/events</c>: the front door. One hop per step, in order: size and type → read →
-/// parse → verify → journal (committed) → 200. Nothing here talks to Bitrix24 or the PBX.
-/// </summary>
-public static partial class EventsEndpoints
+/// <summary><c>POST /bitrix24/events</c>: the front door, handled by <see cref="EventReceiver"/>.</summary>
+public static class EventsEndpoints
 {
     /// <summary>The path Bitrix24 is told to POST to.</summary>
     public const string Path = "/bitrix24/events";
 
-    private const string FormType = "application/x-www-form-urlencoded";
-    private const string JsonType = "application/json";
-
     public static IEndpointRouteBuilder MapEvents(this IEndpointRouteBuilder app)
     {
-        app.MapPost(Path, ReceiveAsync).DisableAntiforgery();
+        app.MapPost(Path, (HttpContext http, EventReceiver receiver) => receiver.ReceiveAsync(http)).DisableAntiforgery();
         return app;
     }
 
@@ -33,34 +27,47 @@ public static partial class EventsEndpoints
             .Validate(o => o.MaxBodyBytes is > 0 and <= 16 * 1024 * 1024, "Switchboard:Receiving:MaxBodyBytes must be between 1 and 16777216.")
             .Validate(o => o.MaxKeys > 0 && o.MaxDepth > 0 && o.MaxKeyLength > 0 && o.MaxValueLength > 0, "Switchboard:Receiving limits must be positive.")
             .ValidateOnStart();
+        services.AddSingleton<EventReceiver>();
         return services;
     }
+}
 
-    private static async Task<IResult> ReceiveAsync(
-        HttpContext http,
-        IOptions<ReceivingOptions> options,
-        EventVerifier verifier,
-        JournalWriter journal,
-        PortalDirectory portals,
-        SwitchboardMetrics metrics,
-        TimeProvider time,
-        ILoggerFactory loggers)
+/// <summary>
+/// Receives one delivery. One hop per step, in order: size and type → read → parse → verify →
+/// journal (committed) → 200. Nothing here talks to Bitrix24 or the PBX.
+/// </summary>
+public sealed partial class EventReceiver(
+    IOptions<ReceivingOptions> options,
+    EventVerifier verifier,
+    JournalWriter journal,
+    PortalDirectory portals,
+    SwitchboardMetrics metrics,
+    TimeProvider time,
+    ILogger<EventReceiver> logger)
+{
+    private const string FormType = "application/x-www-form-urlencoded";
+    private const string JsonType = "application/json";
+
+    private readonly ReceivingOptions _limits = options.Value;
+    private readonly FormLimits _formLimits = options.Value.ToLimits();
+
+    /// <summary>Handles <c>POST /bitrix24/events</c>.</summary>
+    public async Task<IResult> ReceiveAsync(HttpContext http)
     {
-        var logger = loggers.CreateLogger("Switchboard.Receiving");
+        ArgumentNullException.ThrowIfNull(http);
         var request = http.Request;
-        var limits = options.Value;
-        var remote = http.Connection.RemoteIpAddress?.ToString() ?? "unknown";
+        var limits = _limits;
 
         if (!TryGetMediaType(request.ContentType, out var mediaType, out var typeProblem))
         {
             metrics.EventReceived("unsupported_media_type", null);
-            LogRefused(logger, StatusCodes.Status415UnsupportedMediaType, typeProblem, remote);
+            LogRefused(logger, StatusCodes.Status415UnsupportedMediaType, typeProblem, Remote(http));
             return Problem(StatusCodes.Status415UnsupportedMediaType, "Unsupported content type", typeProblem);
         }
 
         if (request.ContentLength > limits.MaxBodyBytes)
         {
-            return TooLarge(metrics, logger, remote, limits.MaxBodyBytes);
+            return TooLarge(Remote(http), limits.MaxBodyBytes);
         }
 
         var buffer = ArrayPool<byte>.Shared.Rent((int)Math.Min(request.ContentLength ?? 4096, limits.MaxBodyBytes) + 1);
@@ -73,7 +80,7 @@ public static partial class EventsEndpoints
                 {
                     if (length > limits.MaxBodyBytes)
                     {
-                        return TooLarge(metrics, logger, remote, limits.MaxBodyBytes);
+                        return TooLarge(Remote(http), limits.MaxBodyBytes);
                     }
 
                     var bigger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, limits.MaxBodyBytes + 1));
@@ -92,18 +99,18 @@ public static partial class EventsEndpoints
                 if (length > limits.MaxBodyBytes)
                 {
                     // Chunked or lying Content-Length: stop reading at the limit, never buffer the rest.
-                    return TooLarge(metrics, logger, remote, limits.MaxBodyBytes);
+                    return TooLarge(Remote(http), limits.MaxBodyBytes);
                 }
             }
 
             var body = buffer.AsMemory(0, length);
             var parsed = mediaType == FormType
-                ? PhpFormParser.Parse(body.Span, limits.ToLimits())
-                : JsonEventBodyParser.Parse(body.Span, limits.ToLimits());
+                ? PhpFormParser.Parse(body.Span, _formLimits)
+                : JsonEventBodyParser.Parse(body.Span, _formLimits);
             if (!parsed.Success)
             {
                 metrics.EventReceived("bad_request", null);
-                LogRefused(logger, StatusCodes.Status400BadRequest, parsed.Detail, remote);
+                LogRefused(logger, StatusCodes.Status400BadRequest, parsed.Detail, Remote(http));
                 return Problem(StatusCodes.Status400BadRequest, "Malformed event body", parsed.Detail);
             }
 
@@ -111,7 +118,7 @@ public static partial class EventsEndpoints
             if (!typed.Success)
             {
                 metrics.EventReceived("bad_request", null);
-                LogRefused(logger, StatusCodes.Status400BadRequest, typed.Error, remote);
+                LogRefused(logger, StatusCodes.Status400BadRequest, typed.Error, Remote(http));
                 return Problem(StatusCodes.Status400BadRequest, "Not a Bitrix24 event", typed.Error);
             }
 
@@ -119,7 +126,7 @@ public static partial class EventsEndpoints
             var verdict = await verifier.VerifyAsync(ev, http.RequestAborted).ConfigureAwait(false);
             if (!verdict.Accepted)
             {
-                return Rejected(metrics, logger, ev, verdict.Rejection!.Value, verdict.Reason!, remote);
+                return Rejected(ev, verdict.Rejection!.Value, verdict.Reason!, Remote(http));
             }
 
             if (ev.Problems.Count > 0)
@@ -170,7 +177,7 @@ public static partial class EventsEndpoints
                     return Results.Json(new ReceiptResponse(result.Id!.Value, true), ReceivingJson.Default.ReceiptResponse);
                 default:
                     // The portal changed between the check and the commit (e.g. uninstalled meanwhile).
-                    return Rejected(metrics, logger, ev, Rejection.UnknownPortal, "No installed portal has this auth[member_id] and auth[application_token].", remote);
+                    return Rejected(ev, Rejection.UnknownPortal, "No installed portal has this auth[member_id] and auth[application_token].", Remote(http));
             }
         }
         finally
@@ -205,7 +212,9 @@ public static partial class EventsEndpoints
         return true;
     }
 
-    private static IResult TooLarge(SwitchboardMetrics metrics, ILogger logger, string remote, int max)
+    private static string Remote(HttpContext http) => http.Connection.RemoteIpAddress?.ToString() ?? "unknown";
+
+    private IResult TooLarge(string remote, int max)
     {
         metrics.EventReceived("too_large", null);
         var detail = $"The body is larger than {max} bytes (Switchboard:Receiving:MaxBodyBytes).";
@@ -213,7 +222,7 @@ public static partial class EventsEndpoints
         return Problem(StatusCodes.Status413PayloadTooLarge, "Event body too large", detail);
     }
 
-    private static IResult Rejected(SwitchboardMetrics metrics, ILogger logger, Bitrix24Event ev, Rejection rejection, string reason, string remote)
+    private IResult Rejected(Bitrix24Event ev, Rejection rejection, string reason, string remote)
     {
         var forbidden = rejection == Rejection.InstallRefused;
         metrics.EventReceived(forbidden ? "forbidden" : "unauthorized", ev.Name);

@@ -46,7 +46,9 @@ public sealed class SqliteJournalStore : SqlJournalStore
     public override string Kind => "sqlite";
 
     /// <inheritdoc/>
-    protected override string IdColumnDefinition => "INTEGER PRIMARY KEY AUTOINCREMENT";
+    // A rowid alias without AUTOINCREMENT: ids still only grow (journal rows are never deleted from
+    // the top), and no sqlite_sequence row is rewritten on every commit.
+    protected override string IdColumnDefinition => "INTEGER PRIMARY KEY";
 
     /// <inheritdoc/>
     protected override IReadOnlyList<string> SchemaStatements => SharedSchema;
