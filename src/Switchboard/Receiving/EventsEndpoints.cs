@@ -170,11 +170,11 @@ public sealed partial class EventReceiver(
                 case AppendStatus.Stored:
                     metrics.EventReceived("stored", ev.Name);
                     LogStored(logger, ev.Name, ev.Auth.MemberId, ev.CallId, result.Id);
-                    return Results.Json(new ReceiptResponse(result.Id!.Value, false), ReceivingJson.Default.ReceiptResponse);
+                    return Receipt(result.Id!.Value, duplicate: false);
                 case AppendStatus.Duplicate:
                     metrics.EventReceived("duplicate", ev.Name);
                     LogDuplicate(logger, ev.Name, ev.Auth.MemberId, ev.CallId, result.Id);
-                    return Results.Json(new ReceiptResponse(result.Id!.Value, true), ReceivingJson.Default.ReceiptResponse);
+                    return Receipt(result.Id!.Value, duplicate: true);
                 default:
                     // The portal changed between the check and the commit (e.g. uninstalled meanwhile).
                     return Rejected(ev, Rejection.UnknownPortal, "No installed portal has this auth[member_id] and auth[application_token].", Remote(http));
@@ -211,6 +211,10 @@ public sealed partial class EventReceiver(
         mediaType = type;
         return true;
     }
+
+    // Serialised up front so the answer goes out with a Content-Length, not chunked.
+    private static IResult Receipt(long id, bool duplicate) =>
+        Results.Bytes(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new ReceiptResponse(id, duplicate), ReceivingJson.Default.ReceiptResponse), "application/json");
 
     private static string Remote(HttpContext http) => http.Connection.RemoteIpAddress?.ToString() ?? "unknown";
 
