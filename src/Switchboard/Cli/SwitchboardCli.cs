@@ -18,8 +18,14 @@ public static class SwitchboardCli
     /// <summary>Exit code: the thing asked for does not exist.</summary>
     public const int NotFound = 1;
 
+    /// <summary>Exit code: an argument is out of range.</summary>
+    public const int UsageError = 2;
+
     /// <summary>Exit code: the store could not be opened or read.</summary>
     public const int StoreUnavailable = 3;
+
+    // Wide enough for any row the commands print, so redirected tables never wrap.
+    private const int UnwrappedWidth = 4096;
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
 
@@ -84,15 +90,21 @@ public static class SwitchboardCli
         var callId = new Option<string?>("--call-id") { Description = "Only events about this CALL_ID." };
         var portal = new Option<string?>("--portal") { Description = "Only events of this portal (member_id)." };
         var list = new Command("list", "List journaled events, newest first.") { limit, name, callId, portal };
-        list.SetAction((parse, ct) => WithStoreAsync(parse, data, postgres, async (store, console) =>
+        list.SetAction(async (parse, ct) =>
         {
+            // A usage error is reported as one whatever the store: checked before the store is opened.
             var n = parse.GetValue(limit);
             if (n is < 1 or > 10_000)
             {
-                parse.InvocationConfiguration.Error.WriteLine("--limit must be between 1 and 10000.");
-                return 2;
+                await parse.InvocationConfiguration.Error.WriteLineAsync("--limit must be between 1 and 10000.").ConfigureAwait(false);
+                return UsageError;
             }
 
+            return await WithStoreAsync(parse, data, postgres, (store, console) => ListAsync(store, console, parse, n, ct)).ConfigureAwait(false);
+        });
+
+        async Task<int> ListAsync(IJournalStore store, IAnsiConsole console, ParseResult parse, int n, CancellationToken ct)
+        {
             var rows = await store.ListEventsAsync(new JournalQuery(n, parse.GetValue(name), parse.GetValue(callId), parse.GetValue(portal)), ct).ConfigureAwait(false);
             if (parse.GetValue(json))
             {
@@ -114,7 +126,7 @@ public static class SwitchboardCli
             console.Write(table);
             console.WriteLine($"{rows.Count} event(s).");
             return 0;
-        }, ct));
+        }
 
         var id = new Argument<long>("id") { Description = "The journal id (from events list)." };
         var show = new Command("show", "Show one journaled event with its decoded fields.") { id };
@@ -153,7 +165,7 @@ public static class SwitchboardCli
 
             console.Write(fields);
             return 0;
-        }, ct));
+        }));
 
         return new Command("events", "Read the event journal.") { list, show };
     }
@@ -188,12 +200,12 @@ public static class SwitchboardCli
             console.Write(table);
             console.WriteLine($"{portals.Count} portal(s).");
             return 0;
-        }, ct));
+        }));
 
         return new Command("portals", "Portals (Bitrix24 accounts) Switchboard is installed in.") { list };
     }
 
-    private static async Task<int> WithStoreAsync(ParseResult parse, Option<string?> data, Option<string?> postgres, Func<IJournalStore, IAnsiConsole, Task<int>> work, CancellationToken ct)
+    private static async Task<int> WithStoreAsync(ParseResult parse, Option<string?> data, Option<string?> postgres, Func<IJournalStore, IAnsiConsole, Task<int>> work)
     {
         var options = LoadJournalOptions(Overrides(parse, data, postgres));
         var console = AnsiConsole.Create(new AnsiConsoleSettings
@@ -202,6 +214,13 @@ public static class SwitchboardCli
             Ansi = AnsiSupport.Detect,
             ColorSystem = ColorSystemSupport.Detect,
         });
+        if (!console.Profile.Out.IsTerminal)
+        {
+            // Piped or redirected there is no window to fit, and Spectre would wrap at 80 columns,
+            // splitting CALL_IDs and member_ids across lines where grep and copy cannot find them.
+            console.Profile.Width = UnwrappedWidth;
+        }
+
         if (!options.UsesPostgres && !File.Exists(options.SqlitePath))
         {
             await parse.InvocationConfiguration.Error.WriteLineAsync($"No journal at {options.SqlitePath}. Run 'switchboard serve' first, or point --data at the server's data directory.").ConfigureAwait(false);
@@ -210,8 +229,10 @@ public static class SwitchboardCli
 
         try
         {
+            // Read only: no InitializeAsync, which creates and upgrades the schema. Reading must work
+            // with a read-only database role, and must not plant a schema in whatever database
+            // --postgres names by mistake; a store without the tables fails here with its reason.
             await using var store = options.CreateStore();
-            await store.InitializeAsync(ct).ConfigureAwait(false);
             return await work(store, console).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is System.Data.Common.DbException or InvalidOperationException or IOException or TimeoutException)
