@@ -57,6 +57,19 @@ public static class SwitchboardCli
             config.Error = error;
         }
 
+        if (parsed.Errors.Count > 0)
+        {
+            // Exit 2 for a command line that does not parse, so scripts can tell it from "not found" (1).
+            var err = error ?? Console.Error;
+            foreach (var e in parsed.Errors)
+            {
+                err.WriteLine(e.Message);
+            }
+
+            err.WriteLine("Run 'switchboard --help' for the commands and their options.");
+            return Task.FromResult(UsageError);
+        }
+
         return parsed.InvokeAsync(config, cancellationToken);
     }
 

@@ -330,11 +330,11 @@ public sealed class CliTests(CliJournal journal) : IClassFixture<CliJournal>
     [InlineData("events show abc")]
     [InlineData("events show")]
     [InlineData("portals list extra")]
-    public async Task An_unknown_command_option_or_bad_value_exits_non_zero_with_a_message(string command)
+    public async Task An_unknown_command_option_or_bad_value_exits_with_the_usage_code_and_a_message(string command)
     {
         var run = await RunAsync(command.Split(' '));
 
-        run.ExitCode.Should().NotBe(0, run.ToString());
+        run.ExitCode.Should().Be(SwitchboardCli.UsageError, run.ToString());
         run.Error.Should().NotBeEmpty();
     }
 
