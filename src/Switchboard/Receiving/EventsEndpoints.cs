@@ -123,7 +123,18 @@ public sealed partial class EventReceiver(
             }
 
             var ev = typed.Event;
-            var verdict = await verifier.VerifyAsync(ev, http.RequestAborted).ConfigureAwait(false);
+            Verdict verdict;
+            try
+            {
+                verdict = await verifier.VerifyAsync(ev, http.RequestAborted).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is System.Data.Common.DbException or TimeoutException or IOException or System.Net.Sockets.SocketException)
+            {
+                // The portal could not be read (PostgreSQL unreachable, say): the same answer as a
+                // store that cannot commit, never a 500, and nothing was stored.
+                return Unavailable(ev, ex.Message);
+            }
+
             if (!verdict.Accepted)
             {
                 return Rejected(ev, verdict.Rejection!.Value, verdict.Reason!, Remote(http));
@@ -154,10 +165,7 @@ public sealed partial class EventReceiver(
             }
             catch (JournalUnavailableException ex)
             {
-                metrics.EventReceived("unavailable", ev.Name);
-                LogUnavailable(logger, ev.Name, ev.Auth.MemberId, ex.Message);
-                return Problem(StatusCodes.Status503ServiceUnavailable, "Journal unavailable",
-                    "The event could not be stored, so it was not accepted. Switchboard's store is not writable right now; see /readyz.");
+                return Unavailable(ev, ex.InnerException?.Message ?? ex.Message);
             }
 
             if (verdict.Change is { } change)
@@ -215,6 +223,14 @@ public sealed partial class EventReceiver(
     // Serialised up front so the answer goes out with a Content-Length, not chunked.
     private static IResult Receipt(long id, bool duplicate) =>
         Results.Bytes(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new ReceiptResponse(id, duplicate), ReceivingJson.Default.ReceiptResponse), "application/json");
+
+    private IResult Unavailable(Bitrix24Event ev, string error)
+    {
+        metrics.EventReceived("unavailable", ev.Name);
+        LogUnavailable(logger, ev.Name, ev.Auth.MemberId, error);
+        return Problem(StatusCodes.Status503ServiceUnavailable, "Journal unavailable",
+            "The event could not be stored, so it was not accepted. Switchboard's store is not reachable or not writable right now; see /readyz.");
+    }
 
     private static string Remote(HttpContext http) => http.Connection.RemoteIpAddress?.ToString() ?? "unknown";
 

@@ -43,6 +43,37 @@ public sealed class PostgresReceivingTests : ReceivingContract
     }
 
     [Fact]
+    public async Task When_PostgreSQL_goes_away_events_get_503_and_readiness_goes_red_then_both_recover_by_themselves()
+    {
+        var direct = new Npgsql.NpgsqlConnectionStringBuilder(_first!.ConnectionString);
+        using var forwarder = new TcpForwarder(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, direct.Port));
+        var viaForwarder = new Npgsql.NpgsqlConnectionStringBuilder(_first.ConnectionString)
+        {
+            Host = "127.0.0.1", Port = forwarder.Port, Timeout = 2, CommandTimeout = 5,
+        }.ConnectionString;
+        await using var server = await SwitchboardServer.StartAsync(postgres: viaForwarder);
+        var callId = Bitrix24Events.NewCallId();
+
+        forwarder.Stop();
+        var refused = await server.PostFormAsync(Bitrix24Events.ExternalCallStart(Portal, callId));
+        var ready = await server.Client.GetAsync("/readyz");
+
+        await ShouldBeProblemAsync(refused, HttpStatusCode.ServiceUnavailable);
+        ready.StatusCode.Should().Be(HttpStatusCode.ServiceUnavailable);
+
+        forwarder.Start();
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while ((await server.Client.GetAsync("/readyz")).StatusCode != HttpStatusCode.OK)
+        {
+            DateTime.UtcNow.Should().BeBefore(deadline, "readiness recovers once PostgreSQL is back");
+        }
+
+        (await server.PostFormAsync(Bitrix24Events.ExternalCallStart(Portal, callId))).StatusCode.Should().Be(HttpStatusCode.OK);
+        (await Server.Store.ListEventsAsync(new JournalQuery(CallId: callId), default)).Should().ContainSingle();
+        server.Logs.Lines.Should().NotContain(l => l.Contains(direct.Password ?? "\u0000", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Fifty_identical_deliveries_split_across_two_instances_are_stored_once()
     {
         await using var second = await SwitchboardServer.StartAsync(postgres: _first!.ConnectionString);
