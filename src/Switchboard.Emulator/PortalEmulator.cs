@@ -290,6 +290,43 @@ public sealed class PortalEmulator : IAsyncDisposable
         return new("ONAPPUNINSTALL", deliveries);
     }
 
+    /// <summary>
+    /// Any event (e.g. ONEXTERNALCALLBACKSTART) with the given <c>data</c> to every handler bound to it,
+    /// with <paramref name="userId"/>'s fresh tokens in <c>auth</c>.
+    /// </summary>
+    public async Task<EventSendResult> SendEventAsync(string eventName, IReadOnlyDictionary<string, string> data, long userId = 1, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(eventName);
+        ArgumentNullException.ThrowIfNull(data);
+        var name = eventName.ToUpperInvariant();
+        var fields = data.Select(kv => new KeyValuePair<string, object?>(kv.Key, kv.Value)).ToList();
+        var kind = name == "ONAPPUNINSTALL" ? EventAuthKind.NoTokens : EventAuthKind.UserTokens;
+        return new(name, await _sender.SendToBoundAsync(name, fields, kind, userId, cancellationToken), data.GetValueOrDefault("CALL_ID"));
+    }
+
+    /// <summary>
+    /// What a person needs to point Switchboard at this portal: addresses, the app's credentials and a
+    /// fresh token pair for the admin. Secrets are printed on purpose: they are the emulator's own.
+    /// </summary>
+    public string DescribeForConsole()
+    {
+        var a = Addresses();
+        var pair = IssueTokens(Admin.Id);
+        var sb = new StringBuilder();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"Bitrix24 portal emulator listening on {BaseAddress}");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"  client_endpoint    {a.ClientEndpoint}");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"  OAuth token URL    {TokenEndpoint}");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"  domain             {a.Domain}");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"  member_id          {_options.MemberId}");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"  application_token  {_options.ApplicationToken}");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"  client_id          {_options.ClientId}");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"  client_secret      {_options.ClientSecret}");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"  admin access_token {pair.AccessToken} (expires {pair.Expires:O})");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"  admin refresh_token {pair.RefreshToken}");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"  state              {new Uri(BaseAddress, "emulator/state")}");
+        return sb.ToString();
+    }
+
     /// <summary>Builds the exact form body an event would carry (for tests and the CLI's dry runs).</summary>
     public string BuildEventBody(string eventName, IReadOnlyDictionary<string, string> data, long userId = 1, long? handlerId = null) =>
         _sender.BuildBody(eventName, handlerId, data.Select(kv => new KeyValuePair<string, object?>(kv.Key, kv.Value)).ToList(), EventAuthKind.UserTokens, userId);
@@ -331,6 +368,7 @@ public sealed class PortalEmulator : IAsyncDisposable
         app.MapPost("/emulator/send/call-start", async (CallEventRequest r, CancellationToken ct) => Results.Json(await SendCallStartAsync(r.CallId, r.UserId, ct)));
         app.MapPost("/emulator/send/call-end", async (CallEventRequest r, CancellationToken ct) => Results.Json(await SendCallEndAsync(r.CallId, r.FailedCode, r.Duration, ct)));
         app.MapPost("/emulator/send/update", async (UpdateRequest r, CancellationToken ct) => Results.Json(await SendAppUpdateAsync(r.Version, ct)));
+        app.MapPost("/emulator/send/event", async (GenericEventRequest r, CancellationToken ct) => Results.Json(await SendEventAsync(r.Event, r.Data ?? new Dictionary<string, string>(), r.UserId ?? Admin.Id, ct)));
         app.MapPost("/emulator/send/uninstall", async (UninstallRequest r, CancellationToken ct) => Results.Json(await SendAppUninstallAsync(r.Clean, ct)));
     }
 
@@ -770,3 +808,4 @@ internal sealed record InstallRequest(string Url);
 internal sealed record CallEventRequest(string CallId, long? UserId, string? FailedCode, int? Duration);
 internal sealed record UpdateRequest(string Version);
 internal sealed record UninstallRequest(bool Clean);
+internal sealed record GenericEventRequest(string Event, Dictionary<string, string>? Data, long? UserId);

@@ -102,7 +102,7 @@ public sealed class PortalState
     public IReadOnlyList<ExternalLine> Lines => Read(() => LineList.ToArray());
     /// <summary>Bound handlers.</summary>
     public IReadOnlyList<BoundHandler> Handlers => Read(() => HandlerList.ToArray());
-    /// <summary>Calls (copies of the call objects' current values are not taken; read them under no contention in tests).</summary>
+    /// <summary>Calls. The list is a copy; the call objects are live, so read their fields once the requests that change them have answered.</summary>
     public IReadOnlyList<EmulatedCall> Calls => Read(() => CallList.ToArray());
     /// <summary>Uploaded recordings.</summary>
     public IReadOnlyList<Recording> Recordings => Read(() => RecordingList.ToArray());

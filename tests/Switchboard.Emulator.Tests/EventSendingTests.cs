@@ -173,3 +173,39 @@ public sealed class EventSendingTests
         delivery.Delivered.Should().BeFalse();
     }
 }
+
+public sealed class GenericEventTests
+{
+    [Fact]
+    public async Task Any_bound_event_can_be_sent_through_the_admin_endpoint_with_its_data()
+    {
+        await using var portal = await Portal.StartAsync();
+        await using var receiver = await Receiver.StartAsync();
+        (await portal.CallAsync("event.bind", new { @event = "ONEXTERNALCALLBACKSTART", handler = receiver.Url.ToString() })).Status.Should().Be(HttpStatusCode.OK);
+
+        using var response = await portal.Http.PostAsJsonAsync("emulator/send/event", new
+        {
+            @event = "OnExternalCallBackStart",
+            data = new Dictionary<string, string> { ["PHONE_NUMBER"] = "+4930777", ["TEXT"] = "Call the client", ["VOICE"] = "ruinternalfemale", ["CRM_ENTITY_TYPE"] = "LEAD", ["CRM_ENTITY_ID"] = "12", ["LINE_NUMBER"] = "100" },
+            userId = 2,
+        });
+
+        response.StatusCode.Should().Be(HttpStatusCode.OK);
+        var form = PhpFormParser.Parse(receiver.Requests.Single().Body);
+        var ev = Bitrix24EventReader.Read(form.Root!).Event.Should().BeOfType<ExternalCallBackStartEvent>().Subject;
+        ev.PhoneNumber.Should().Be("+4930777");
+        ev.Voice.Should().Be("ruinternalfemale");
+        ev.Auth.UserId.Should().Be(2);
+    }
+
+    [Fact]
+    public async Task The_console_description_names_the_endpoints_and_a_working_admin_token()
+    {
+        await using var portal = await Portal.StartAsync();
+        var text = portal.Emulator.DescribeForConsole();
+
+        text.Should().Contain(portal.Emulator.ClientEndpoint.ToString()).And.Contain(portal.Emulator.TokenEndpoint.ToString()).And.Contain(portal.Emulator.Options.ClientSecret);
+        var token = text.Split('\n').Single(l => l.Contains("admin access_token", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[2];
+        (await portal.CallAsync("app.info", token: token)).Status.Should().Be(HttpStatusCode.OK);
+    }
+}
