@@ -51,6 +51,14 @@ public sealed class EmulatorOptions
     /// </summary>
     public TimeSpan OperatingCostPerCall { get; set; } = TimeSpan.FromMilliseconds(10);
 
+    /// <summary>
+    /// Send ONVOXIMPLANTCALLINIT after a REST register creates a call and ONVOXIMPLANTCALLEND after a
+    /// REST finish, as the portal does (REFERENCE §5.3/§5.5: they fire for calls made through
+    /// telephony.externalCall.register/finish; FIELD-LESSONS: "they echo our own actions").
+    /// Delivered from a queue after the REST answer, never on the request path.
+    /// </summary>
+    public bool EchoCallEvents { get; set; } = true;
+
     /// <summary>The portal's users (the installer is the first admin among them).</summary>
     public IList<EmulatedUser> Users { get; init; } =
     [

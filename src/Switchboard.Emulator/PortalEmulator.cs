@@ -3,6 +3,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Threading.Channels;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -33,6 +34,9 @@ public sealed class PortalEmulator : IAsyncDisposable
     private readonly RestMethods _methods;
     private readonly EventSender _sender;
     private readonly SemaphoreSlim _lifecycle = new(1, 1);
+    private readonly Channel<(string Kind, string CallId)> _echoes = Channel.CreateUnbounded<(string, string)>();
+    private Task? _echoLoop;
+    private CancellationTokenSource? _echoStop;
     private WebApplication? _app;
     private Uri? _base;
     private int _port;
@@ -51,6 +55,13 @@ public sealed class PortalEmulator : IAsyncDisposable
         _operating = new OperatingClock(_options, _time);
         _methods = new RestMethods(_options, State, Faults, _time, () => BaseAddress.ToString());
         _sender = new EventSender(_options, State, _tokens, _time, Addresses);
+        _methods.CallChanged = (kind, callId) =>
+        {
+            if (_options.EchoCallEvents)
+            {
+                _echoes.Writer.TryWrite((kind, callId));
+            }
+        };
     }
 
     /// <summary>The portal's data: users, lines, handlers, calls, recordings, request log, refresh count.</summary>
@@ -103,6 +114,8 @@ public sealed class PortalEmulator : IAsyncDisposable
             _port = uri.Port;
             _base = new Uri($"http://{configured.Host}:{_port.ToString(CultureInfo.InvariantCulture)}/");
             _app = app;
+            _echoStop = new CancellationTokenSource();
+            _echoLoop = EchoLoopAsync(_echoStop.Token);
         }
         finally
         {
@@ -136,6 +149,9 @@ public sealed class PortalEmulator : IAsyncDisposable
                 return;
             }
 
+            await _echoStop!.CancelAsync();
+            await _echoLoop!;
+            _echoStop.Dispose();
             await _app.StopAsync(cancellationToken);
             await _app.DisposeAsync();
             _app = null;
@@ -330,6 +346,22 @@ public sealed class PortalEmulator : IAsyncDisposable
     /// <summary>Builds the exact form body an event would carry (for tests and the CLI's dry runs).</summary>
     public string BuildEventBody(string eventName, IReadOnlyDictionary<string, string> data, long userId = 1, long? handlerId = null) =>
         _sender.BuildBody(eventName, handlerId, data.Select(kv => new KeyValuePair<string, object?>(kv.Key, kv.Value)).ToList(), EventAuthKind.UserTokens, userId);
+
+    // The portal's queue sends echo events after the REST call has answered (REFERENCE §1.3: queued, not direct).
+    private async Task EchoLoopAsync(CancellationToken stop)
+    {
+        try
+        {
+            await foreach (var (kind, callId) in _echoes.Reader.ReadAllAsync(stop))
+            {
+                _ = kind == "init" ? await SendCallInitAsync(callId, stop) : await SendCallEndAsync(callId, cancellationToken: stop);
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            // Stopping: echoes still queued are sent after the next start.
+        }
+    }
 
     private void ClearHandlers()
     {

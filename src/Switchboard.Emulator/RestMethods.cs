@@ -23,6 +23,9 @@ internal sealed class RestMethods(EmulatorOptions options, PortalState state, Fa
         "ONEXTERNALCALLSTART", "ONEXTERNALCALLBACKSTART", "ONVOXIMPLANTCALLINIT", "ONVOXIMPLANTCALLSTART", "ONVOXIMPLANTCALLEND",
     };
 
+    /// <summary>Called with ("init"|"end", CALL_ID) when REST creates or finishes a call, for the echo events.</summary>
+    public Action<string, string>? CallChanged { get; set; }
+
     private readonly Dictionary<string, (string CallId, string FileName)> _pendingUploads = new(StringComparer.Ordinal);
 
     public static readonly IReadOnlySet<string> Names = new HashSet<string>(StringComparer.Ordinal)
@@ -396,6 +399,7 @@ internal sealed class RestMethods(EmulatorOptions options, PortalState state, Fa
                     RegisteredAt = now,
                 };
                 state.CallList.Add(call);
+                CallChanged?.Invoke("init", call.CallId);
             }
         }
 
@@ -516,6 +520,8 @@ internal sealed class RestMethods(EmulatorOptions options, PortalState state, Fa
             call.FinishParameters = Params.Flatten(p);
             call.StatisticId = state.NextStatisticId++;
         }
+
+        CallChanged?.Invoke("end", call.CallId);
 
         return RestOutcome.Ok(new JsonObject
         {

@@ -66,7 +66,7 @@ public sealed class EventSendingTests
     [Fact]
     public async Task The_voximplant_events_carry_the_call_and_report_the_handler_status()
     {
-        await using var portal = await Portal.StartAsync();
+        await using var portal = await Portal.StartAsync(o => o.EchoCallEvents = false);
         await using var receiver = await Receiver.StartAsync();
         foreach (var name in new[] { "ONVOXIMPLANTCALLINIT", "ONVOXIMPLANTCALLSTART", "ONVOXIMPLANTCALLEND" })
         {
@@ -177,6 +177,29 @@ public sealed class EventSendingTests
 public sealed class GenericEventTests
 {
     [Fact]
+    public async Task Register_and_finish_through_REST_are_echoed_as_voximplant_init_and_end_events_after_the_answer()
+    {
+        await using var portal = await Portal.StartAsync();
+        await using var receiver = await Receiver.StartAsync();
+        foreach (var name in new[] { "ONVOXIMPLANTCALLINIT", "ONVOXIMPLANTCALLEND" })
+        {
+            (await portal.CallAsync("event.bind", new { @event = name, handler = receiver.Url.ToString() })).Status.Should().Be(HttpStatusCode.OK);
+        }
+
+        var callId = (await portal.CallAsync("telephony.externalcall.register", new { USER_ID = 2, PHONE_NUMBER = "+4930123", TYPE = 2, EXTERNAL_CALL_ID = "pbx-9" }))
+            .Result.GetProperty("CALL_ID").GetString()!;
+        await receiver.WaitForAsync(1);
+        await portal.CallAsync("telephony.externalcall.finish", new { CALL_ID = callId, USER_ID = 2, STATUS_CODE = "486" });
+        await receiver.WaitForAsync(2);
+
+        var events = receiver.Requests.Select(r => Bitrix24EventReader.Read(PhpFormParser.Parse(r.Body).Root!).Event!).ToList();
+        events[0].Should().BeOfType<VoximplantCallInitEvent>().Which.CallId.Should().Be(callId);
+        var end = events[1].Should().BeOfType<VoximplantCallEndEvent>().Subject;
+        end.CallId.Should().Be(callId);
+        end.Data.GetString("CALL_FAILED_CODE").Should().Be("486");
+    }
+
+    [Fact]
     public async Task Any_bound_event_can_be_sent_through_the_admin_endpoint_with_its_data()
     {
         await using var portal = await Portal.StartAsync();
@@ -207,5 +230,30 @@ public sealed class GenericEventTests
         text.Should().Contain(portal.Emulator.ClientEndpoint.ToString()).And.Contain(portal.Emulator.TokenEndpoint.ToString()).And.Contain(portal.Emulator.Options.ClientSecret);
         var token = text.Split('\n').Single(l => l.Contains("admin access_token", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[2];
         (await portal.CallAsync("app.info", token: token)).Status.Should().Be(HttpStatusCode.OK);
+    }
+}
+
+public sealed class WireOrderTests
+{
+    // Key order of the literal ONEXTERNALCALLSTART example (shared seed 000, EN-docs on-external-call-start.md),
+    // with the SDK fixture's expires and user_id in the places the brief lists them.
+    private static readonly string[] SeedDataKeys = ["PHONE_NUMBER", "PHONE_NUMBER_INTERNATIONAL", "EXTENSION", "USER_ID", "CALL_LIST_ID", "LINE_NUMBER", "IS_MOBILE", "CALL_ID", "CRM_ENTITY_TYPE", "CRM_ENTITY_ID"];
+    private static readonly string[] AuthKeys = ["access_token", "expires", "expires_in", "scope", "domain", "server_endpoint", "status", "client_endpoint", "member_id", "user_id", "refresh_token", "application_token"];
+
+    [Fact]
+    public async Task The_click_to_call_body_has_the_seed_example_keys_in_the_seed_order_and_every_value_is_a_string()
+    {
+        await using var portal = await Portal.StartAsync();
+        await using var receiver = await Receiver.StartAsync();
+        (await portal.CallAsync("event.bind", new { @event = "ONEXTERNALCALLSTART", handler = receiver.Url.ToString() })).Status.Should().Be(HttpStatusCode.OK);
+        await portal.Emulator.SendClickToCallAsync(new ClickToCall());
+
+        var root = PhpFormParser.Parse(receiver.Requests.Single().Body).Root!;
+        root.Children.Select(c => c.Key).Should().Equal("event", "event_handler_id", "data", "ts", "auth");
+        root["data"]!.Children.Select(c => c.Key).Should().Equal(SeedDataKeys);
+        root["auth"]!.Children.Select(c => c.Key).Should().Equal(AuthKeys);
+        root["data"]!.Children.Should().OnlyContain(c => c.Value.IsValue);
+        root["auth"]!.Children.Should().OnlyContain(c => c.Value.IsValue);
+        root.GetString("ts").Should().Be(portal.Time.GetUtcNow().ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture));
     }
 }

@@ -28,6 +28,18 @@ public sealed class Receiver : IAsyncDisposable
     public ConcurrentQueue<Received> Requests { get; } = new();
     public int AnswerStatus { get; set; } = 200;
 
+    private readonly SemaphoreSlim _arrived = new(0);
+
+    /// <summary>Waits (on a signal, not a sleep) until <paramref name="count"/> requests have arrived in total.</summary>
+    public async Task WaitForAsync(int count, TimeSpan? timeout = null)
+    {
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(10));
+        while (Requests.Count < count)
+        {
+            await _arrived.WaitAsync(cts.Token);
+        }
+    }
+
     public static async Task<Receiver> StartAsync()
     {
         var builder = WebApplication.CreateSlimBuilder();
@@ -41,6 +53,7 @@ public sealed class Receiver : IAsyncDisposable
             await ctx.Request.Body.CopyToAsync(ms);
             self!.Requests.Enqueue(new Received(ctx.Request.Path, ctx.Request.ContentType, ms.ToArray()));
             ctx.Response.StatusCode = self.AnswerStatus;
+            self._arrived.Release();
         });
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
@@ -52,5 +65,6 @@ public sealed class Receiver : IAsyncDisposable
     {
         await _app.StopAsync();
         await _app.DisposeAsync();
+        _arrived.Dispose();
     }
 }
