@@ -40,6 +40,7 @@ public sealed class PortalEmulator : IAsyncDisposable
     private WebApplication? _app;
     private Uri? _base;
     private int _port;
+    private bool _disposed;
 
     /// <summary>Creates a stopped emulator; call <see cref="StartAsync"/>.</summary>
     /// <param name="options">Portal identity, limits and seed data.</param>
@@ -88,6 +89,7 @@ public sealed class PortalEmulator : IAsyncDisposable
     /// <summary>Starts Kestrel (again on the same port after a stop).</summary>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         await _lifecycle.WaitAsync(cancellationToken);
         try
         {
@@ -97,7 +99,7 @@ public sealed class PortalEmulator : IAsyncDisposable
             }
 
             var configured = new Uri(_options.Url);
-            var address = configured.Host is "localhost" ? IPAddress.Loopback : IPAddress.Parse(configured.Host);
+            var address = configured.Host is "localhost" ? IPAddress.Loopback : IPAddress.Parse(configured.DnsSafeHost);
             var port = _port != 0 ? _port : configured.Port;
             var builder = WebApplication.CreateSlimBuilder();
             builder.Logging.ClearProviders();
@@ -165,7 +167,13 @@ public sealed class PortalEmulator : IAsyncDisposable
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
     {
+        if (_disposed)
+        {
+            return;
+        }
+
         await StopAsync();
+        _disposed = true;
         _lifecycle.Dispose();
     }
 
@@ -786,7 +794,7 @@ public sealed class PortalEmulator : IAsyncDisposable
         else if (type.StartsWith("multipart/form-data", StringComparison.OrdinalIgnoreCase) && !context.Request.Path.Value!.Contains("upload", StringComparison.OrdinalIgnoreCase))
         {
             var form = await context.Request.ReadFormAsync(context.RequestAborted);
-            sb.Append('&').Append(HttpBuildQuery.Encode(form.SelectMany(f => f.Value.Select(v => new KeyValuePair<string, object?>(f.Key, v)))).Replace("%5B", "[", StringComparison.Ordinal).Replace("%5D", "]", StringComparison.Ordinal));
+            sb.Append('&').Append(HttpBuildQuery.Encode(form.SelectMany(f => f.Value.Select(v => new KeyValuePair<string, object?>(f.Key, v)))));
         }
 
         var parsed = PhpFormParser.Parse(sb.ToString().TrimStart('&'), RequestLimits);

@@ -206,3 +206,27 @@ public sealed class AuthAndLimitTests
         root.GetProperty("refresh_count").GetInt32().Should().Be(0);
     }
 }
+
+public sealed class HostingTests
+{
+    [Fact]
+    public async Task A_multipart_rest_call_with_bracket_keys_reaches_the_method_and_dispose_twice_is_harmless()
+    {
+        var portal = await Portal.StartAsync();
+        using var form = new MultipartFormDataContent
+        {
+            { new StringContent(portal.Token.AccessToken), "auth" },
+            { new StringContent("101"), "FILTER[UF_PHONE_INNER]" },
+        };
+        using var response = await portal.Http.PostAsync("rest/user.get", form);
+        var reply = await Reply.ReadAsync(response);
+
+        reply.Status.Should().Be(HttpStatusCode.OK);
+        reply.Json.GetProperty("total").GetInt32().Should().Be(1);
+        reply.Result[0].GetProperty("ID").GetString().Should().Be("2");
+
+        await portal.DisposeAsync();
+        await portal.Emulator.DisposeAsync();
+        await FluentActions.Awaiting(() => portal.Emulator.StartAsync()).Should().ThrowAsync<ObjectDisposedException>();
+    }
+}
