@@ -1,0 +1,28 @@
+namespace Switchboard.Emulator.Tests.Support;
+
+/// <summary>A clock that moves only when a test says so.</summary>
+public sealed class ManualTime(DateTimeOffset start) : TimeProvider
+{
+    private readonly Lock _sync = new();
+    private DateTimeOffset _now = start;
+
+    public ManualTime() : this(new DateTimeOffset(2026, 3, 11, 14, 0, 0, TimeSpan.Zero))
+    {
+    }
+
+    public override DateTimeOffset GetUtcNow()
+    {
+        lock (_sync)
+        {
+            return _now;
+        }
+    }
+
+    public void Advance(TimeSpan by)
+    {
+        lock (_sync)
+        {
+            _now += by;
+        }
+    }
+}
