@@ -44,6 +44,7 @@ public static class SwitchboardCli
         root.Subcommands.Add(ServeCommand(data, postgres));
         root.Subcommands.Add(EventsCommand(data, postgres, json));
         root.Subcommands.Add(PortalsCommand(data, postgres, json));
+        root.Subcommands.Add(EmulatorCommand());
 
         var parsed = root.Parse(args);
         var config = new InvocationConfiguration();
@@ -94,6 +95,38 @@ public static class SwitchboardCli
             return 0;
         });
         return serve;
+    }
+
+    private static Command EmulatorCommand()
+    {
+        var urls = new Option<string?>("--urls") { Description = "Where the emulated portal listens (default http://127.0.0.1:8124)." };
+        var emulator = new Command("emulator", "Run a Bitrix24 portal emulator: REST methods, the OAuth server and event delivery, for trying a set-up without a live portal. Emulator settings can follow as --Emulator:Key=Value.")
+        {
+            TreatUnmatchedTokensAsErrors = false,
+        };
+        emulator.Options.Add(urls);
+        emulator.SetAction(async (parse, ct) =>
+        {
+            var configuration = new ConfigurationBuilder()
+                .SetBasePath(AppContext.BaseDirectory)
+                .AddJsonFile("appsettings.json", optional: true)
+                .AddEnvironmentVariables()
+                .AddCommandLine([.. parse.UnmatchedTokens])
+                .Build();
+            var options = new Switchboard.Emulator.EmulatorOptions { Url = parse.GetValue(urls) ?? "http://127.0.0.1:8124" };
+            var section = configuration.GetSection(Switchboard.Emulator.EmulatorOptions.SectionName);
+            if (section.Exists())
+            {
+                section.Bind(options);
+            }
+
+            await using var portal = new Switchboard.Emulator.PortalEmulator(options);
+            await portal.StartAsync(ct).ConfigureAwait(false);
+            await parse.InvocationConfiguration.Output.WriteLineAsync(portal.DescribeForConsole()).ConfigureAwait(false);
+            await portal.RunAsync(ct).ConfigureAwait(false);
+            return 0;
+        });
+        return emulator;
     }
 
     private static Command EventsCommand(Option<string?> data, Option<string?> postgres, Option<bool> json)

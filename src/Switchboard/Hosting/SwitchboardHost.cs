@@ -71,7 +71,17 @@ public static class SwitchboardHost
 
     private static IServiceCollection AddPortals(this IServiceCollection services)
     {
-        services.AddOptions<InstallOptions>().BindConfiguration(InstallOptions.SectionName).ValidateOnStart();
+        services.AddOptions<InstallOptions>().BindConfiguration(InstallOptions.SectionName)
+            .PostConfigure<IConfiguration>((o, configuration) =>
+            {
+                // The binder fills an array only from indexed children (AllowedDomains:0, …); also
+                // take the plain form, Switchboard__Install__AllowedDomains="a.bitrix24.com,b.bitrix24.com".
+                if (configuration[$"{InstallOptions.SectionName}:AllowedDomains"] is { Length: > 0 } plain)
+                {
+                    o.AllowedDomains = [.. o.AllowedDomains, plain];
+                }
+            })
+            .ValidateOnStart();
         services.AddSingleton<InstallPolicy>();
         services.AddSingleton<IInstallVerifier, PolicyOnlyInstallVerifier>();
         services.AddSingleton<PortalDirectory>();

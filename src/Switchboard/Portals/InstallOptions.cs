@@ -28,6 +28,12 @@ public sealed class InstallOptions
     /// </summary>
     public string[] AllowedDomains { get; set; } = [];
 
+    /// <summary>
+    /// Accept an <c>http</c> client_endpoint. Only for the portal emulator and lab set-ups: in
+    /// production Switchboard would then send the portal's tokens in clear text. Off by default.
+    /// </summary>
+    public bool AllowInsecureHttp { get; set; }
+
     /// <summary>The patterns in force.</summary>
     public IReadOnlyList<string> EffectiveDomains()
     {

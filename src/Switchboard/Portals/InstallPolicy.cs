@@ -35,12 +35,13 @@ public sealed class InstallPolicy(IOptionsMonitor<InstallOptions> options)
             return "The install has no valid auth[client_endpoint].";
         }
 
-        if (endpoint.Scheme != Uri.UriSchemeHttps)
+        var insecure = endpoint.Scheme == Uri.UriSchemeHttp && options.CurrentValue.AllowInsecureHttp;
+        if (endpoint.Scheme != Uri.UriSchemeHttps && !insecure)
         {
             return "auth[client_endpoint] must be an https URL.";
         }
 
-        if (!string.Equals(endpoint.IdnHost, host, StringComparison.OrdinalIgnoreCase) || endpoint.Port != (port ?? 443))
+        if (!string.Equals(endpoint.IdnHost, host, StringComparison.OrdinalIgnoreCase) || endpoint.Port != (port ?? (insecure ? 80 : 443)))
         {
             return $"auth[client_endpoint] must be on the portal's own host '{auth.Domain}'.";
         }
