@@ -85,6 +85,67 @@ public sealed class Bitrix24RestClient
         }
     }
 
+    /// <summary>
+    /// Runs <paramref name="commands"/> through <c>batch</c>, split into requests of at most
+    /// <see cref="BatchResult.MaxCommandsPerRequest"/> (more fail with ERROR_BATCH_LENGTH_EXCEEDED). One batch
+    /// request counts once against the rate limit; each command counts against its method's operating time.
+    /// With <paramref name="halt"/>, a request whose commands met an error stops the rest. Note that
+    /// <c>$result[id]</c> references only work within one request of 50.
+    /// </summary>
+    public async Task<RestResult<BatchResult>> BatchAsync(string memberId, IReadOnlyList<BatchCommand> commands, bool halt = false,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(commands);
+        if (commands.Select(c => c.Id).Distinct(StringComparer.Ordinal).Count() != commands.Count)
+        {
+            throw new ArgumentException("Batch command ids must be unique.", nameof(commands));
+        }
+
+        var done = new Dictionary<string, BatchCommandResult>(StringComparer.Ordinal);
+        var requests = 0;
+        var attempts = 0;
+        var chunks = commands.Chunk(BatchResult.MaxCommandsPerRequest).ToList();
+        for (var i = 0; i < chunks.Count; i++)
+        {
+            var chunk = chunks[i];
+            var cmd = new JsonObject();
+            foreach (var c in chunk)
+            {
+                cmd[c.Id] = c.Encode();
+            }
+
+            var r = await CallAsync(memberId, "batch", new JsonObject { ["halt"] = halt ? 1 : 0, ["cmd"] = cmd }, cancellationToken).ConfigureAwait(false);
+            requests++;
+            attempts += r.Attempts;
+            if (!r.IsSuccess)
+            {
+                if (done.Count == 0)
+                {
+                    return RestResult<BatchResult>.Failure(r.Error, attempts);
+                }
+
+                return RestResult<BatchResult>.Success(new BatchResult(done, NotRun(chunks, i), r.Error, requests), attempts);
+            }
+
+            var anyError = false;
+            foreach (var c in BatchResult.Read(chunk, r.Value.Result))
+            {
+                done[c.Id] = c;
+                anyError |= c.Error is not null;
+            }
+
+            if (halt && anyError)
+            {
+                var skipped = chunk.Where(c => !done.ContainsKey(c.Id)).Select(c => c.Id).Concat(NotRun(chunks, i + 1));
+                return RestResult<BatchResult>.Success(new BatchResult(done, [.. skipped], null, requests), attempts);
+            }
+        }
+
+        return RestResult<BatchResult>.Success(new BatchResult(done, [], null, requests), attempts);
+
+        static List<string> NotRun(List<BatchCommand[]> chunks, int from) => [.. chunks.Skip(from).SelectMany(c => c).Select(c => c.Id)];
+    }
+
     /// <summary>POSTs a file as <c>multipart/form-data</c> to an upload URL the portal handed out (e.g. by
     /// <c>telephony.externalCall.attachRecord</c> without <c>FILE_CONTENT</c>). The URL must be on the
     /// portal's own host: it is portal-supplied text, and nothing is sent anywhere else.</summary>
