@@ -1,0 +1,84 @@
+using Switchboard.Bitrix24.Limits;
+
+namespace Switchboard.Bitrix24.Tests.Rest;
+
+public sealed class RateLimitTests
+{
+    [Fact]
+    public void A_burst_of_120_at_2_per_second_with_burst_50_sends_50_at_once_then_one_every_half_second()
+    {
+        var clock = new ManualClock(new DateTimeOffset(2026, 3, 7, 10, 0, 0, TimeSpan.Zero));
+        var bucket = new LeakyBucket(new RateLimit(2, 50), clock);
+
+        var sendAt = Enumerable.Range(0, 120).Select(_ => bucket.Reserve()).ToList();
+
+        sendAt.Take(50).Should().OnlyContain(d => d == TimeSpan.Zero);
+        sendAt[50].Should().Be(TimeSpan.FromSeconds(0.5));
+        sendAt[119].Should().Be(TimeSpan.FromSeconds(35));
+        NeverOverTheBucket(sendAt, 2, 50);
+    }
+
+    [Fact]
+    public void The_bucket_drains_while_idle_and_refills_to_burst_but_not_beyond()
+    {
+        var clock = new ManualClock(new DateTimeOffset(2026, 3, 7, 10, 0, 0, TimeSpan.Zero));
+        var bucket = new LeakyBucket(new RateLimit(5, 10), clock);
+        var sends = new List<TimeSpan>();
+        var elapsed = TimeSpan.Zero;
+        void Burst(int n)
+        {
+            for (var i = 0; i < n; i++)
+            {
+                sends.Add(elapsed + bucket.Reserve());
+            }
+        }
+
+        Burst(15);
+        clock.Advance(TimeSpan.FromSeconds(1)); // the 5 queued slots are now in the past; 5 drained
+        elapsed += TimeSpan.FromSeconds(1);
+        Burst(10);
+        clock.Advance(TimeSpan.FromMinutes(1)); // fully drained: a whole burst again, no more
+        elapsed += TimeSpan.FromMinutes(1);
+        Burst(12);
+
+        sends.Skip(25).Take(10).Should().OnlyContain(s => s == elapsed);
+        sends[35].Should().BeGreaterThan(elapsed);
+        NeverOverTheBucket(sends.Order().ToList(), 5, 10);
+    }
+
+    [Fact]
+    public async Task Calls_over_real_http_never_reach_the_portal_faster_than_the_bucket_allows()
+    {
+        await using var fake = await FakeBitrix24.StartAsync();
+        fake.On("/rest/app.info", _ => FakeReply.Ok(true));
+        using var h = new RestHarness(fake, o => { o.RequestsPerSecond = 20; o.Burst = 4; });
+        // Warm the HTTP stack (JIT, first connections) through another portal, whose bucket is its own,
+        // so the measured burst is not skewed by one-time start-up latency.
+        h.Store.Put(new OAuth.PortalCredentials("warm-up", fake.RestEndpoint, "access-w", "refresh-w"));
+        fake.On("/rest/warm.up", _ => FakeReply.Ok(true));
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => h.Client.CallAsync("warm-up", "warm.up")));
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 30).Select(_ => h.Client.CallAsync(RestHarness.MemberId, "app.info")));
+
+        results.Should().OnlyContain(r => r.IsSuccess);
+        var arrivals = fake.To("/rest/app.info").Select(r => r.At).Order().ToList();
+        arrivals.Should().HaveCount(30);
+        // Counted at the server: in any window, at most burst + rate × window. +1 because arrival is not
+        // sending: the first requests of a burst also open connections and may arrive a little late.
+        NeverOverTheBucket(arrivals, 20, 4 + 1);
+        (arrivals[^1] - arrivals[0]).Should().BeGreaterThanOrEqualTo(TimeSpan.FromSeconds((30 - 4) / 20.0 - 0.1));
+    }
+
+    private static void NeverOverTheBucket(List<TimeSpan> sorted, double rate, int burst)
+    {
+        for (var i = 0; i < sorted.Count; i++)
+        {
+            for (var j = i; j < sorted.Count; j++)
+            {
+                var window = (sorted[j] - sorted[i]).TotalSeconds;
+                (j - i + 1).Should().BeLessThanOrEqualTo((int)Math.Floor(burst + (rate * window) + 1e-9),
+                    $"requests {i}..{j} fall within {window:0.000} s");
+            }
+        }
+    }
+}
