@@ -13,6 +13,8 @@ internal sealed class OperatingBudget(TimeProvider time)
 {
     private readonly ConcurrentDictionary<(string Portal, string Method), State> _methods = new();
 
+    private static readonly TimeSpan Margin = TimeSpan.FromSeconds(1);
+
     private sealed record State(double? Operating, DateTimeOffset? ResetAt, DateTimeOffset? PausedUntil);
 
     public void Record(string memberId, string method, RestTime? t)
@@ -32,8 +34,9 @@ internal sealed class OperatingBudget(TimeProvider time)
     {
         var now = time.GetUtcNow();
         var state = _methods.GetValueOrDefault(Key(memberId, method));
-        var until = fromError?.OperatingResetAt is { } e && e > now ? e
-            : state?.ResetAt is { } r && r > now ? r
+        // operating_reset_at is whole Unix seconds and timers may fire a little early: one second of margin.
+        var until = fromError?.OperatingResetAt is { } e && e > now ? e + Margin
+            : state?.ResetAt is { } r && r > now ? r + Margin
             : now + fallback;
         _methods.AddOrUpdate(Key(memberId, method),
             _ => new State(null, null, until),

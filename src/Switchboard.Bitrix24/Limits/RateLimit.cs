@@ -6,30 +6,39 @@ namespace Switchboard.Bitrix24.Limits;
 public readonly record struct RateLimit(double RequestsPerSecond, int Burst);
 
 /// <summary>
-/// The client side of the portal's leaky bucket (EN-docs limits.md: each request adds 1, the counter
-/// drains by Y per second, over X the request fails with 503 QUERY_LIMIT_EXCEEDED). Kept as GCRA: a
-/// "theoretical arrival time" that each request pushes one interval further. A caller reserves a slot
-/// and waits until it (never fails for lack of room), so the send times of any set of callers never
-/// exceed <c>Burst + rate × window</c> in any window.
+/// The client side of the portal's leaky bucket, modelled the way the portal keeps it (EN-docs limits.md:
+/// each request adds 1 to a counter, the counter drains by Y per second, over X the request fails with
+/// 503 QUERY_LIMIT_EXCEEDED). A request is counted at the moment it is let through, never reserved
+/// ahead: a waiter that wakes late (a GC pause, a busy thread pool) then simply goes later, instead of
+/// going together with the ones behind it — the portal's counter never goes below zero, so a late
+/// bunch would overflow it. Not thread-safe on its own; <see cref="PortalRateLimiter"/> serialises callers.
 /// </summary>
 internal sealed class LeakyBucket(RateLimit limit, TimeProvider time)
 {
-    private readonly Lock _gate = new();
-    private readonly TimeSpan _interval = TimeSpan.FromSeconds(1 / limit.RequestsPerSecond);
-    private DateTimeOffset _tat = DateTimeOffset.MinValue;
+    private const double Epsilon = 1e-9;
+    private double _level;
+    private DateTimeOffset _last = DateTimeOffset.MinValue;
 
     public RateLimit Limit => limit;
 
-    /// <summary>Reserves the next slot and returns how long to wait before sending (zero when the bucket has room).</summary>
-    public TimeSpan Reserve()
+    /// <summary>Counts one request if the bucket has room now; otherwise how long until it will.</summary>
+    public bool TryTake(out TimeSpan wait)
     {
-        lock (_gate)
+        var now = time.GetUtcNow();
+        if (_last != DateTimeOffset.MinValue)
         {
-            var now = time.GetUtcNow();
-            var tat = (_tat > now ? _tat : now) + _interval;
-            _tat = tat;
-            var sendAt = tat - (_interval * limit.Burst);
-            return sendAt > now ? sendAt - now : TimeSpan.Zero;
+            _level = Math.Max(0, _level - ((now - _last).TotalSeconds * limit.RequestsPerSecond));
         }
+
+        _last = now;
+        if (_level + 1 <= limit.Burst + Epsilon)
+        {
+            _level += 1;
+            wait = TimeSpan.Zero;
+            return true;
+        }
+
+        wait = TimeSpan.FromSeconds(Math.Max(0.001, (_level + 1 - limit.Burst) / limit.RequestsPerSecond));
+        return false;
     }
 }
