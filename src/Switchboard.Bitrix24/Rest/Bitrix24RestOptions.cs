@@ -53,4 +53,45 @@ public sealed class Bitrix24RestOptions
 
     /// <summary>The User-Agent sent with every request (EN-docs general-principles.md asks for a meaningful one).</summary>
     public string UserAgent { get; set; } = "Switchboard/1.0 (Bitrix24-PBX telephony bridge; +https://github.com/switchboard)";
+
+    /// <summary>What is wrong with these settings, each naming the setting to fix; empty when usable.
+    /// For <c>ValidateOnStart</c> in the server. Never prints the secret.</summary>
+    public IReadOnlyList<string> Problems()
+    {
+        var problems = new List<string>();
+        if (string.IsNullOrWhiteSpace(ClientId))
+        {
+            problems.Add($"{SectionName}:{nameof(ClientId)} is not set (the application's client_id).");
+        }
+
+        if (string.IsNullOrWhiteSpace(ClientSecret))
+        {
+            problems.Add($"{SectionName}:{nameof(ClientSecret)} is not set (the application's client_secret).");
+        }
+
+        if (OAuthServer is not { IsAbsoluteUri: true } || (OAuthServer.Scheme != Uri.UriSchemeHttps && !AllowInsecureHttp))
+        {
+            problems.Add($"{SectionName}:{nameof(OAuthServer)} must be an absolute https URL, e.g. https://oauth.bitrix.info/.");
+        }
+
+        if (RequestsPerSecond <= 0 || Burst < 1)
+        {
+            problems.Add($"{SectionName}:{nameof(RequestsPerSecond)} must be > 0 and {nameof(Burst)} >= 1.");
+        }
+
+        if (MaxAttempts < 1)
+        {
+            problems.Add($"{SectionName}:{nameof(MaxAttempts)} must be >= 1.");
+        }
+
+        foreach (var network in AllowedNetworks)
+        {
+            if (!System.Net.IPNetwork.TryParse(network, out _))
+            {
+                problems.Add($"{SectionName}:{nameof(AllowedNetworks)} holds '{network}', which is not a CIDR range like 10.20.0.0/16.");
+            }
+        }
+
+        return problems;
+    }
 }

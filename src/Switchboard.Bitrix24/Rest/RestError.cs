@@ -56,9 +56,11 @@ public sealed record RestError(RestErrorKind Kind, string Code, string? Descript
 
     /// <summary>True for failures worth trying again later: rate and time limits, 5xx, timeouts,
     /// connection errors, an unreachable OAuth server.</summary>
-    public bool IsTransient => Kind is RestErrorKind.QueryLimitExceeded or RestErrorKind.OperationTimeLimit
+    /// <remarks><c>PORTAL_DELETED</c> comes as a 500 but will not get better by waiting.</remarks>
+    public bool IsTransient => (Kind is RestErrorKind.QueryLimitExceeded or RestErrorKind.OperationTimeLimit
         or RestErrorKind.ServerError or RestErrorKind.Timeout or RestErrorKind.ConnectionFailed
-        || HttpStatus is >= 500 or 429;
+        || HttpStatus is >= 500 or 429)
+        && !string.Equals(Code, "PORTAL_DELETED", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Maps a Bitrix24 <c>error</c> code (case-insensitive, as the SDK compares them).</summary>
     public static RestError FromCode(string code, string? description, int? httpStatus)
