@@ -63,6 +63,29 @@ public sealed class RateLimitTests
         burst.Should().Be(3, "a late wake-up does not let the requests that queued behind it go together beyond the burst");
     }
 
+    [Fact]
+    public async Task A_portal_with_its_own_plan_gets_its_own_burst()
+    {
+        var clock = new ManualClock(new DateTimeOffset(2026, 3, 7, 10, 0, 0, TimeSpan.Zero));
+        var limiter = new PortalRateLimiter(new RateLimit(2, 50), clock);
+
+        // 250 at once for an Enterprise portal (5/s, 250): none of them waits on the (frozen) clock.
+        for (var i = 0; i < 250; i++)
+        {
+            var wait = limiter.WaitAsync("enterprise", new RateLimit(5, 250), CancellationToken.None);
+            wait.IsCompleted.Should().BeTrue($"call {i} is within the burst");
+            await wait;
+        }
+
+        var next = limiter.WaitAsync("enterprise", new RateLimit(5, 250), CancellationToken.None);
+        var other = limiter.WaitAsync("standard", null, CancellationToken.None);
+
+        next.IsCompleted.Should().BeFalse("the 251st waits for the bucket to drain");
+        other.IsCompleted.Should().BeTrue("portals do not share a bucket");
+        clock.Advance(TimeSpan.FromSeconds(0.2)); // one slot drained; the waiter's timer (real time, this clock has none of its own) then finds room
+        await next.AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
     private static DateTimeOffset Take(LeakyBucket bucket, ManualClock clock)
     {
         while (!bucket.TryTake(out var wait))

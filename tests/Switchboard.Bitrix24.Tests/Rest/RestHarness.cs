@@ -39,7 +39,15 @@ public sealed class RestHarness : IDisposable
     public HttpClient Http { get; }
     public Bitrix24RestClient Client { get; }
 
-    public void Dispose() => Http.Dispose();
+    /// <summary>Every test that uses the harness also checks that no token or secret reached a log line.</summary>
+    public void Dispose()
+    {
+        Http.Dispose();
+        foreach (var secret in new[] { ClientSecret, "access-1", "access-2", "refresh-1", "refresh-2", "upload-auth" })
+        {
+            Logs.All.Should().NotContain(secret, "tokens and the client secret never appear in logs");
+        }
+    }
 }
 
 /// <summary>Keeps every formatted log line and its structured values, to check that no secret is logged.</summary>
