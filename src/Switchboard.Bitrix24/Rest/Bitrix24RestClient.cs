@@ -59,6 +59,11 @@ public sealed class Bitrix24RestClient
     {
         ArgumentException.ThrowIfNullOrEmpty(memberId);
         ArgumentException.ThrowIfNullOrEmpty(method);
+        if (parameters?.ContainsKey("auth") == true)
+        {
+            throw new ArgumentException("The client adds auth itself; do not pass it.", nameof(parameters));
+        }
+
         var json = (parameters ?? []).ToJsonString();
         return ExecuteAsync(memberId, method, creds => BuildCall(creds, method, json), portalCall: true, cancellationToken);
     }
