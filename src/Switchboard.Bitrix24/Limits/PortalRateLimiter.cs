@@ -1,0 +1,40 @@
+using System.Collections.Concurrent;
+
+namespace Switchboard.Bitrix24.Limits;
+
+/// <summary>One <see cref="LeakyBucket"/> per portal (the portal counts per portal and source IP, so all
+/// calls from this process to one portal share it). Callers of one portal queue in turn; only the one at
+/// the head waits on the clock, and waiting never fails.</summary>
+internal sealed class PortalRateLimiter(RateLimit defaults, TimeProvider time)
+{
+    private readonly ConcurrentDictionary<string, Gate> _gates = new(StringComparer.Ordinal);
+
+    private sealed class Gate(LeakyBucket bucket)
+    {
+        public LeakyBucket Bucket { get; set; } = bucket;
+        public SemaphoreSlim Turn { get; } = new(1, 1);
+    }
+
+    public async ValueTask WaitAsync(string memberId, RateLimit? portalLimit, CancellationToken cancellationToken)
+    {
+        var limit = portalLimit ?? defaults;
+        var gate = _gates.GetOrAdd(memberId, _ => new Gate(new LeakyBucket(limit, time)));
+        await gate.Turn.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (gate.Bucket.Limit != limit)
+            {
+                gate.Bucket = new LeakyBucket(limit, time); // the portal's plan changed
+            }
+
+            while (!gate.Bucket.TryTake(out var wait))
+            {
+                await Task.Delay(wait, time, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            gate.Turn.Release();
+        }
+    }
+}
