@@ -90,18 +90,70 @@ public static class SwitchboardHost
     }
 }
 
-/// <summary>Creates or upgrades the schema before anything else starts; a store that cannot be opened stops the start with its reason.</summary>
-internal sealed partial class JournalInitializer(IJournalStore store, IOptions<JournalOptions> options, ILogger<JournalInitializer> logger) : IHostedService
+/// <summary>
+/// Creates or upgrades the schema before the server takes requests. SQLite either opens or the start
+/// fails with its reason (a wrong path is a configuration error). A PostgreSQL server that is not up
+/// yet does not stop the start: Switchboard comes up with readiness red, answers events 503, and
+/// keeps trying with back-off until the database is there.
+/// </summary>
+internal sealed partial class JournalInitializer(IJournalStore store, IOptions<JournalOptions> options, TimeProvider time, ILogger<JournalInitializer> logger) : IHostedService, IDisposable
 {
+    private readonly CancellationTokenSource _stopping = new();
+    private Task? _retrying;
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        await store.InitializeAsync(cancellationToken).ConfigureAwait(false);
         var description = options.Value.Describe();
-        LogReady(logger, description);
+        try
+        {
+            await store.InitializeAsync(cancellationToken).ConfigureAwait(false);
+            LogReady(logger, description);
+        }
+        catch (Exception ex) when (options.Value.UsesPostgres && ex is System.Data.Common.DbException or TimeoutException or System.Net.Sockets.SocketException or IOException)
+        {
+            LogNotYet(logger, description, ex.Message);
+            _retrying = RetryAsync(description, _stopping.Token);
+        }
     }
 
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    private async Task RetryAsync(string description, CancellationToken stopping)
+    {
+        var delay = TimeSpan.FromMilliseconds(500);
+        while (!stopping.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(delay, time, stopping).ConfigureAwait(false);
+                await store.InitializeAsync(stopping).ConfigureAwait(false);
+                LogReady(logger, description);
+                return;
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is System.Data.Common.DbException or TimeoutException or System.Net.Sockets.SocketException or IOException)
+            {
+                LogNotYet(logger, description, ex.Message);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
+            }
+        }
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        if (_retrying is not null)
+        {
+            await _retrying.ConfigureAwait(false);
+        }
+    }
+
+    public void Dispose() => _stopping.Dispose();
 
     [LoggerMessage(EventId = 2000, Level = LogLevel.Information, Message = "Journal ready: {Store}")]
     private static partial void LogReady(ILogger logger, string store);
+
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Error, Message = "Journal store {Store} not reachable yet, events are answered 503 until it is: {Error}")]
+    private static partial void LogNotYet(ILogger logger, string store, string error);
 }

@@ -74,6 +74,33 @@ public sealed class PostgresReceivingTests : ReceivingContract
     }
 
     [Fact]
+    public async Task A_server_started_before_PostgreSQL_is_reachable_answers_503_then_works_once_it_is()
+    {
+        var db = new PostgresDatabase();
+        await db.InitializeAsync();
+        _databases.Add(db);
+        var direct = new Npgsql.NpgsqlConnectionStringBuilder(db.ConnectionString);
+        using var forwarder = new TcpForwarder(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, direct.Port));
+        forwarder.Stop();
+        var viaForwarder = new Npgsql.NpgsqlConnectionStringBuilder(db.ConnectionString) { Host = "127.0.0.1", Port = forwarder.Port, Timeout = 2 }.ConnectionString;
+
+        await using var server = await SwitchboardServer.StartAsync(postgres: viaForwarder);
+
+        (await server.Client.GetAsync("/readyz")).StatusCode.Should().Be(HttpStatusCode.ServiceUnavailable);
+        await ShouldBeProblemAsync(await server.PostFormAsync(Bitrix24Events.Install(Portal)), HttpStatusCode.ServiceUnavailable);
+
+        forwarder.Start();
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while ((await server.Client.GetAsync("/readyz")).StatusCode != HttpStatusCode.OK)
+        {
+            DateTime.UtcNow.Should().BeBefore(deadline, "the schema is created once PostgreSQL is reachable");
+        }
+
+        (await server.PostFormAsync(Bitrix24Events.Install(Portal))).StatusCode.Should().Be(HttpStatusCode.OK);
+        (await server.PostFormAsync(Bitrix24Events.ExternalCallStart(Portal))).StatusCode.Should().Be(HttpStatusCode.OK);
+    }
+
+    [Fact]
     public async Task Fifty_identical_deliveries_split_across_two_instances_are_stored_once()
     {
         await using var second = await SwitchboardServer.StartAsync(postgres: _first!.ConnectionString);
