@@ -131,12 +131,11 @@ public sealed class FakeBitrix24 : IAsyncDisposable
 
         if (reply.Hang)
         {
-            try
+            // Held until the client gives up: wait on the abort signal itself.
+            var aborted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            await using (ctx.RequestAborted.Register(() => aborted.TrySetResult()))
             {
-                await Task.Delay(Timeout.Infinite, ctx.RequestAborted); // held until the client gives up
-            }
-            catch (OperationCanceledException)
-            {
+                await aborted.Task;
             }
 
             return;
