@@ -227,5 +227,19 @@ public static class PhpFormParser
         _ => -1,
     };
 
-    internal static string Shorten(ReadOnlySpan<char> key) => key.Length <= 64 ? key.ToString() : string.Concat(key[..61], "...");
+    /// <summary>A key for an error message: at most 64 characters, control characters shown as '?' so a
+    /// hostile key cannot forge lines in a log.</summary>
+    internal static string Shorten(ReadOnlySpan<char> key)
+    {
+        var text = key.Length <= 64 ? key.ToString() : string.Concat(key[..61], "...");
+        return text.AsSpan().ContainsAnyInRange('\u0000', '\u001f') || text.Contains('\u007f', StringComparison.Ordinal)
+            ? string.Create(text.Length, text, static (chars, t) =>
+            {
+                for (var i = 0; i < t.Length; i++)
+                {
+                    chars[i] = char.IsControl(t[i]) ? '?' : t[i];
+                }
+            })
+            : text;
+    }
 }

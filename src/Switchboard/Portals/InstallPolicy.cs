@@ -43,7 +43,7 @@ public sealed class InstallPolicy(IOptionsMonitor<InstallOptions> options)
 
         if (!string.Equals(endpoint.IdnHost, host, StringComparison.OrdinalIgnoreCase) || endpoint.Port != (port ?? (insecure ? 80 : 443)))
         {
-            return $"auth[client_endpoint] must be on the portal's own host '{auth.Domain}'.";
+            return $"auth[client_endpoint] must be on the portal's own host '{host}{(port is null ? "" : $":{port}")}'.";
         }
 
         if (!string.IsNullOrEmpty(endpoint.UserInfo) || !string.IsNullOrEmpty(endpoint.Query) || !string.IsNullOrEmpty(endpoint.Fragment))

@@ -406,4 +406,13 @@ public sealed class PhpFormParserTests
         result.Detail.Should().NotBeNullOrWhiteSpace();
         return result.Error;
     }
+
+    [Fact]
+    public void A_key_with_control_characters_is_named_in_the_error_without_them()
+    {
+        var result = PhpFormParser.Parse("event=X&data%5Bforged%0AINFO+fake+log+line=1");
+
+        result.Success.Should().BeFalse();
+        result.Detail.Should().Contain("data[forged?INFO fake log line").And.NotContain("\n");
+    }
 }
