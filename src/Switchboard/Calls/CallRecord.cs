@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Text.Json.Serialization;
 using Switchboard.Bitrix24.Events;
 
 namespace Switchboard.Calls;
@@ -134,6 +135,7 @@ public sealed record FinishArguments(string CallId, long? UserId, TimeSpan Durat
 public sealed class ValueSet<T> : IEquatable<ValueSet<T>>
     where T : IComparable<T>
 {
+    [JsonConstructor]
     private ValueSet(ImmutableSortedSet<T> items) => Items = items;
 
     /// <summary>An empty set.</summary>
@@ -142,10 +144,17 @@ public sealed class ValueSet<T> : IEquatable<ValueSet<T>>
     {
     }
 
+    /// <summary>A set of these members; duplicates collapse.</summary>
+    public ValueSet(IEnumerable<T> items)
+        : this(ImmutableSortedSet.CreateRange(items ?? throw new ArgumentNullException(nameof(items))))
+    {
+    }
+
     /// <summary>The members, in order.</summary>
     public ImmutableSortedSet<T> Items { get; }
 
     /// <summary>How many.</summary>
+    [JsonIgnore]
     public int Count => Items.Count;
 
     /// <summary>True when <paramref name="item"/> is a member.</summary>

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json;
 using Switchboard.Bitrix24.Events;
 using Switchboard.Bitrix24.Wire;
 using Switchboard.Calls;
@@ -248,6 +249,20 @@ public sealed class CallLedgerTests
         var noId = () => CallLedger.Apply(null, new Bitrix24Input(9, T0, callback));
         another.Should().Throw<ArgumentException>();
         noId.Should().Throw<ArgumentException>();
+    }
+
+    [Fact]
+    public void A_call_record_survives_a_json_round_trip_with_its_offsets_and_emitted_keys()
+    {
+        var answered = new PbxAnswered(CallId, "109", QueueMember, T0.AddSeconds(12).ToOffset(TimeSpan.FromHours(5)));
+        var (record, _) = Fold([Registered(), answered, new PbxHungUp(CallId, CallStatusCode.Cancelled, TimeSpan.FromSeconds(65), T0.AddSeconds(77)), new RecordingReady(CallId, Recording, T0), End(4, "603-S", 65)]);
+
+        var json = JsonSerializer.Serialize(record);
+        var back = JsonSerializer.Deserialize<CallRecord>(json);
+
+        back.Should().Be(record);
+        back!.AnsweredAt!.Value.Offset.Should().Be(TimeSpan.FromHours(5));
+        back.Emitted.Count.Should().Be(4);
     }
 
     // ---- Helpers ---------------------------------------------------------------------------------
