@@ -1,0 +1,48 @@
+using Switchboard.Bitrix24.Events;
+
+namespace Switchboard.Calls;
+
+/// <summary>
+/// One thing the ledger learns about a call: a journalled Bitrix24 event, a PBX fact, or an operator's
+/// action. Inputs arrive late, twice and out of order; <see cref="CallLedger.Apply"/> does not care.
+/// </summary>
+/// <param name="CallId">The Bitrix24 CALL_ID the input is about; the ledger is keyed by it.</param>
+public abstract record LedgerInput(string CallId);
+
+/// <summary>A Bitrix24 event as read back from the journal.</summary>
+/// <param name="JournalId">The journal row it came from.</param>
+/// <param name="ReceivedAt">When Switchboard received it (the journal's clock).</param>
+/// <param name="Event">The typed event. Only events with a CALL_ID can be folded: see <see cref="CallLedger.Folds"/>.</param>
+public sealed record Bitrix24Input(long JournalId, DateTimeOffset ReceivedAt, Bitrix24Event Event) : LedgerInput(Event.CallId ?? string.Empty);
+
+/// <summary>
+/// Switchboard registered the call itself (<c>telephony.externalCall.register</c> answered with this
+/// CALL_ID; REFERENCE §6.1). Register is synchronous and is what creates the CALL_ID the ledger is keyed
+/// by, so whoever calls it (the PBX worker, for incoming and callback calls) reports the result here.
+/// </summary>
+public sealed record CallRegistered(
+    string CallId,
+    string MemberId,
+    string? ExternalCallId,
+    CallDirection Direction,
+    string PhoneNumber,
+    string? LineNumber,
+    long UserId,
+    CrmEntity? Crm,
+    DateTimeOffset StartedAt) : LedgerInput(CallId);
+
+/// <summary>What <c>switchboard calls finish</c> sends: an operator ends a call the PBX never reported.</summary>
+public sealed record ManualFinish(string CallId, CallStatusCode Status, TimeSpan Duration, DateTimeOffset At) : LedgerInput(CallId);
+
+/// <summary>The PBX saw a leg of the call answered, by this extension (mapped to a Bitrix24 user when known).</summary>
+public sealed record PbxAnswered(string CallId, string? Extension, long? UserId, DateTimeOffset At) : LedgerInput(CallId);
+
+/// <summary>
+/// The PBX saw a leg of the call end. The hangup cause is mapped to a status code at the PBX edge
+/// (FIELD-LESSONS "what the best do": cause 16 → 200, 17 → 486, …; unanswered inbound → 304).
+/// A call can report several of these (IVR, queue, transfer legs).
+/// </summary>
+public sealed record PbxHungUp(string CallId, CallStatusCode Status, TimeSpan Duration, DateTimeOffset At) : LedgerInput(CallId);
+
+/// <summary>The PBX finished writing a recording of the call (the file stopped growing).</summary>
+public sealed record RecordingReady(string CallId, string Path, DateTimeOffset At) : LedgerInput(CallId);
