@@ -218,6 +218,7 @@ public sealed class Bitrix24RestClient
 
         int attempts = 0, failures = 0;
         bool redirected = false, refreshed = false;
+        Uri? movedTo = null;
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -255,6 +256,14 @@ public sealed class Bitrix24RestClient
             if (outcome.Response is { } ok)
             {
                 _operating.Record(memberId, method, ok.Time);
+                if (movedTo is not null)
+                {
+                    // Stored only now that the portal answered there: a redirect to an address the
+                    // guard refuses, or to nothing at all, never replaces the portal's endpoint.
+                    await _portals.RecordEndpointChangeAsync(memberId, movedTo, cancellationToken).ConfigureAwait(false);
+                    RestLog.EndpointChanged(_logger, memberId, movedTo.GetLeftPart(UriPartial.Path));
+                }
+
                 return RestResult<RestResponse>.Success(ok, attempts);
             }
 
@@ -276,8 +285,7 @@ public sealed class Bitrix24RestClient
                         "the portal redirected to a non-https address", 302), attempts, method, memberId);
                 }
 
-                await _portals.RecordEndpointChangeAsync(memberId, endpoint, cancellationToken).ConfigureAwait(false);
-                RestLog.EndpointChanged(_logger, memberId, endpoint.GetLeftPart(UriPartial.Path));
+                movedTo = endpoint;
                 creds = creds with { ClientEndpoint = endpoint };
                 redirected = true;
                 continue;

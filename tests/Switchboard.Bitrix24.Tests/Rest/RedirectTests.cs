@@ -49,6 +49,7 @@ public sealed class RedirectTests
         r.Error!.Kind.Should().Be(RestErrorKind.DestinationRefused);
         r.Error.Description.Should().Contain("10.0.0.1");
         fake.Requests.Should().HaveCount(1);
+        h.Store.Current(RestHarness.MemberId)!.ClientEndpoint.Should().Be(new Uri(fake.BaseUri, "old/rest/"), "a redirect that was never answered does not move the portal");
     }
 
     [Theory]
