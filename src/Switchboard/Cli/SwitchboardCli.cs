@@ -227,7 +227,7 @@ public static class SwitchboardCli
                 parse.InvocationConfiguration.Output.WriteLine(JsonSerializer.Serialize(portals.Select(p => new
                 {
                     p.MemberId, p.Domain, p.ClientEndpoint, p.ServerEndpoint, p.Scope, p.ApplicationStatus,
-                    State = p.State.ToString().ToLowerInvariant(), p.Version, p.LanguageId,
+                    State = p.State.ToString().ToLowerInvariant(), p.NeedsReauthorisation, p.Version, p.LanguageId,
                     p.InstalledAt, p.UpdatedAt, p.UninstalledAt, p.HasOAuthTokens,
                 }), Json));
                 return 0;
@@ -237,7 +237,8 @@ public static class SwitchboardCli
             foreach (var p in portals)
             {
                 table.AddRow(
-                    Markup.Escape(p.MemberId), Markup.Escape(p.Domain), p.State.ToString().ToLowerInvariant(),
+                    Markup.Escape(p.MemberId), Markup.Escape(p.Domain),
+                    p.NeedsReauthorisation is null ? p.State.ToString().ToLowerInvariant() : "needs re-authorisation",
                     Markup.Escape(p.ApplicationStatus ?? "-"), Markup.Escape(p.Version ?? "-"),
                     p.InstalledAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture),
                     p.HasOAuthTokens ? "stored" : "none");

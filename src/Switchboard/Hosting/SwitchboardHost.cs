@@ -86,6 +86,7 @@ public static class SwitchboardHost
         services.AddSingleton<IInstallVerifier, PolicyOnlyInstallVerifier>();
         services.AddSingleton<PortalDirectory>();
         services.AddSingleton<EventVerifier>();
+        services.AddSingleton<Bitrix24.OAuth.IPortalCredentials, StorePortalCredentials>();
         return services;
     }
 }

@@ -37,6 +37,18 @@ public interface IJournalStore : IAsyncDisposable
     /// <summary>The stored OAuth tokens of a portal, or null when none (never installed, or uninstalled).</summary>
     Task<PortalTokens?> GetPortalTokensAsync(string memberId, CancellationToken cancellationToken);
 
+    /// <summary>The client endpoint and tokens of an installed portal that has tokens, or null.</summary>
+    Task<StoredCredentials?> GetPortalCredentialsAsync(string memberId, CancellationToken cancellationToken);
+
+    /// <summary>Stores a refreshed token pair; durable when it returns.</summary>
+    Task SavePortalTokensAsync(string memberId, string accessToken, string refreshToken, DateTimeOffset? expiresAt, CancellationToken cancellationToken);
+
+    /// <summary>The portal answered from a new address (a renamed portal's 302).</summary>
+    Task SetPortalEndpointAsync(string memberId, string clientEndpoint, string domain, CancellationToken cancellationToken);
+
+    /// <summary>Marks the portal as needing re-authorisation; a reinstall clears it.</summary>
+    Task MarkPortalNeedsReauthAsync(string memberId, string reason, CancellationToken cancellationToken);
+
     /// <summary>Proves the store can commit a write right now (readiness).</summary>
     Task CheckWritableAsync(CancellationToken cancellationToken);
 }

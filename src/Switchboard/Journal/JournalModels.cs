@@ -121,7 +121,18 @@ public sealed record Portal(
     DateTimeOffset InstalledAt,
     DateTimeOffset UpdatedAt,
     DateTimeOffset? UninstalledAt,
-    bool HasOAuthTokens);
+    bool HasOAuthTokens)
+{
+    /// <summary>Why the portal must be authorised again (the OAuth server said invalid_grant), or null.</summary>
+    public string? NeedsReauthorisation { get; init; }
+}
+
+/// <summary>The portal's REST endpoint and OAuth tokens as stored. Never printed.</summary>
+public sealed record StoredCredentials(string ClientEndpoint, string AccessToken, string RefreshToken, DateTimeOffset? ExpiresAt, string? NeedsReauthorisation)
+{
+    /// <summary>Never prints a token.</summary>
+    public override string ToString() => $"StoredCredentials {{ ClientEndpoint = {ClientEndpoint}, NeedsReauthorisation = {NeedsReauthorisation} }}";
+}
 
 /// <summary>Installed portals accept events; uninstalled ones get 401.</summary>
 public enum PortalState

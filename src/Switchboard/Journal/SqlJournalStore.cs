@@ -42,7 +42,7 @@ public abstract class SqlJournalStore : IJournalStore
             server_endpoint = excluded.server_endpoint, scope = excluded.scope, app_status = excluded.app_status,
             status = 'installed', app_token_hash = excluded.app_token_hash, version = excluded.version,
             language_id = excluded.language_id, installed_at = excluded.installed_at,
-            updated_at = excluded.updated_at, uninstalled_at = NULL
+            updated_at = excluded.updated_at, uninstalled_at = NULL, needs_reauth = NULL
         """;
 
     private const string UpdateSql = """
@@ -74,7 +74,7 @@ public abstract class SqlJournalStore : IJournalStore
     private const string PortalColumns = """
         p.member_id, p.domain, p.client_endpoint, p.server_endpoint, p.scope, p.app_status, p.status, p.app_token_hash,
         p.version, p.language_id, p.installed_at, p.updated_at, p.uninstalled_at,
-        CASE WHEN t.member_id IS NULL THEN 0 ELSE 1 END AS has_tokens
+        CASE WHEN t.member_id IS NULL THEN 0 ELSE 1 END AS has_tokens, p.needs_reauth
         """;
 
     /// <summary>
@@ -153,9 +153,85 @@ public abstract class SqlJournalStore : IJournalStore
                 await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             }
 
+            await using var read = Command(connection, tx, "SELECT value FROM meta WHERE key = 'schema_version'");
+            var version = int.Parse((string)(await read.ExecuteScalarAsync(ct).ConfigureAwait(false))!, CultureInfo.InvariantCulture);
+            for (; version < Migrations.Length + 1; version++)
+            {
+                await using var migrate = Command(connection, tx, Migrations[version - 1]);
+                await migrate.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                await using var bump = Command(connection, tx, "UPDATE meta SET value = @v WHERE key = 'schema_version'");
+                Add(bump, "v", (version + 1).ToString(CultureInfo.InvariantCulture));
+                await bump.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+
             return 0;
         }, cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// Schema changes after version 1, in order: entry n takes version n+1 to n+2. Run in the
+    /// initialising transaction (PostgreSQL: under the schema advisory lock), so instances starting
+    /// together migrate once. Never edit an entry; append one.
+    /// </summary>
+    private static readonly string[] Migrations =
+    [
+        // 2: the OAuth server answered invalid_grant; the reason, until a reinstall clears it.
+        "ALTER TABLE portals ADD COLUMN needs_reauth TEXT",
+    ];
+
+    /// <inheritdoc/>
+    public async Task<StoredCredentials?> GetPortalCredentialsAsync(string memberId, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenReadConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var cmd = Command(connection, null, """
+            SELECT p.client_endpoint, t.access_token, t.refresh_token, t.expires_at, p.needs_reauth
+            FROM portals p JOIN portal_tokens t ON t.member_id = p.member_id
+            WHERE p.member_id = @member_id AND p.status = 'installed'
+            """);
+        Add(cmd, "member_id", memberId);
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        if (!await r.ReadAsync(cancellationToken).ConfigureAwait(false) || r.IsDBNull(1) || r.IsDBNull(2))
+        {
+            return null;
+        }
+
+        return new StoredCredentials(
+            r.GetString(0), r.GetString(1), r.GetString(2),
+            r.IsDBNull(3) ? null : DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(3)),
+            NullableString(r, 4));
+    }
+
+    /// <inheritdoc/>
+    public Task SavePortalTokensAsync(string memberId, string accessToken, string refreshToken, DateTimeOffset? expiresAt, CancellationToken cancellationToken) =>
+        ChangePortalAsync("""
+            UPDATE portal_tokens SET access_token = @access_token, refresh_token = @refresh_token,
+                                     expires_at = CAST(@expires_at AS BIGINT), updated_at = @now
+            WHERE member_id = @member_id
+            """, memberId, [("access_token", accessToken), ("refresh_token", refreshToken), ("expires_at", expiresAt?.ToUnixTimeMilliseconds())], cancellationToken);
+
+    /// <inheritdoc/>
+    public Task SetPortalEndpointAsync(string memberId, string clientEndpoint, string domain, CancellationToken cancellationToken) =>
+        ChangePortalAsync("UPDATE portals SET client_endpoint = @client_endpoint, domain = @domain, updated_at = @now WHERE member_id = @member_id",
+            memberId, [("client_endpoint", clientEndpoint), ("domain", domain)], cancellationToken);
+
+    /// <inheritdoc/>
+    public Task MarkPortalNeedsReauthAsync(string memberId, string reason, CancellationToken cancellationToken) =>
+        ChangePortalAsync("UPDATE portals SET needs_reauth = @reason, updated_at = @now WHERE member_id = @member_id",
+            memberId, [("reason", reason)], cancellationToken);
+
+    private Task<int> ChangePortalAsync(string sql, string memberId, (string Name, object? Value)[] values, CancellationToken cancellationToken) =>
+        WriteAsync(async (connection, tx, ct) =>
+        {
+            await using var cmd = Command(connection, tx, sql);
+            Add(cmd, "member_id", memberId);
+            Add(cmd, "now", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+            foreach (var (name, value) in values)
+            {
+                Add(cmd, name, value);
+            }
+
+            return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }, cancellationToken);
 
     /// <inheritdoc/>
     public Task<IReadOnlyList<AppendResult>> AppendAsync(IReadOnlyList<JournalAppend> batch, CancellationToken cancellationToken)
@@ -589,7 +665,10 @@ public abstract class SqlJournalStore : IJournalStore
                 DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(10)),
                 DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(11)),
                 r.IsDBNull(12) ? null : DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(12)),
-                Convert.ToInt64(r.GetValue(13), CultureInfo.InvariantCulture) == 1));
+                Convert.ToInt64(r.GetValue(13), CultureInfo.InvariantCulture) == 1)
+            {
+                NeedsReauthorisation = NullableString(r, 14),
+            });
         }
 
         return list;

@@ -237,6 +237,26 @@ public abstract class JournalStoreContract : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Credentials_follow_refreshes_moves_and_the_reauthorisation_mark()
+    {
+        await InstallAsync("m1", Hash('a'));
+        (await Store.GetPortalCredentialsAsync("m1", default)).Should().Be(new StoredCredentials("https://acme.bitrix24.com/rest/", "access-secret", "refresh-secret", T0.AddHours(1), null));
+
+        await Store.SavePortalTokensAsync("m1", "access-2", "refresh-2", T0.AddHours(2), default);
+        await Store.SetPortalEndpointAsync("m1", "https://renamed.bitrix24.com/rest/", "renamed.bitrix24.com", default);
+        await Store.MarkPortalNeedsReauthAsync("m1", "invalid_grant", default);
+
+        (await Store.GetPortalCredentialsAsync("m1", default)).Should().Be(new StoredCredentials("https://renamed.bitrix24.com/rest/", "access-2", "refresh-2", T0.AddHours(2), "invalid_grant"));
+        var portal = await Store.FindPortalAsync("m1", default);
+        portal!.Domain.Should().Be("renamed.bitrix24.com");
+        portal.NeedsReauthorisation.Should().Be("invalid_grant");
+        (await Store.GetPortalCredentialsAsync("nobody", default)).Should().BeNull();
+
+        await Store.AppendAsync([Event("m1", "bye", PortalGuard.Token(Hash('a')), "ONAPPUNINSTALL", null, new PortalUninstall("m1"))], default);
+        (await Store.GetPortalCredentialsAsync("m1", default)).Should().BeNull();
+    }
+
+    [Fact]
     public async Task The_store_reports_itself_writable()
     {
         var check = () => Store.CheckWritableAsync(default);

@@ -54,4 +54,29 @@ public sealed class SqliteJournalStoreTests : JournalStoreContract
         (await store.AppendAsync([Event("m1", "after")], default))[0].Status.Should().Be(AppendStatus.Stored);
         (await store.CountEventsAsync(default)).Should().Be(1);
     }
+
+    [Fact]
+    public async Task A_version_1_journal_is_migrated_in_place_and_keeps_its_rows()
+    {
+        await Store.AppendAsync([Event("m1", "kept")], default);
+        await using (var v1 = new SqliteConnection($"Data Source={DbPath};Pooling=False"))
+        {
+            await v1.OpenAsync();
+            await using var downgrade = v1.CreateCommand();
+            downgrade.CommandText = "ALTER TABLE portals DROP COLUMN needs_reauth; UPDATE meta SET value = '1' WHERE key = 'schema_version';";
+            await downgrade.ExecuteNonQueryAsync();
+        }
+
+        await using var reopened = new SqliteJournalStore(DbPath);
+        await reopened.InitializeAsync(default);
+
+        (await reopened.CountEventsAsync(default)).Should().Be(1);
+        await using var check = new SqliteConnection($"Data Source={DbPath};Pooling=False");
+        await check.OpenAsync();
+        await using var cmd = check.CreateCommand();
+        cmd.CommandText = "SELECT value FROM meta WHERE key = 'schema_version'";
+        (await cmd.ExecuteScalarAsync()).Should().Be("2");
+        cmd.CommandText = "SELECT COUNT(*) FROM pragma_table_info('portals') WHERE name = 'needs_reauth'";
+        (await cmd.ExecuteScalarAsync()).Should().Be(1L);
+    }
 }
