@@ -1,0 +1,50 @@
+using System.Data;
+using System.Data.Common;
+using Npgsql;
+
+namespace Switchboard.Outbox;
+
+/// <summary>
+/// The outbox in PostgreSQL, for several Switchboard instances sharing the work. Claims lock the rows
+/// they pick with <c>FOR UPDATE SKIP LOCKED</c>, so instances claiming at once take disjoint rows
+/// without waiting for each other; the lease (<c>lease_until</c>) returns a dead instance's items.
+/// </summary>
+public sealed class PostgresOutboxStore : SqlOutboxStore
+{
+    // Any constant (not the journal's): serialises CREATE TABLE IF NOT EXISTS when instances start together.
+    private const long SchemaLockKey = 0x5357_4244_0002;
+
+    private readonly NpgsqlDataSource _dataSource;
+
+    /// <summary>Uses this connection string (Npgsql's format); the store has its own connection pool.</summary>
+    public PostgresOutboxStore(string connectionString)
+    {
+        _dataSource = NpgsqlDataSource.Create(connectionString);
+    }
+
+    /// <inheritdoc/>
+    protected override string IdColumnDefinition => "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY";
+
+    /// <inheritdoc/>
+    protected override IReadOnlyList<string> SchemaStatements => [$"SELECT pg_advisory_xact_lock({SchemaLockKey})", .. SharedSchema];
+
+    /// <inheritdoc/>
+    protected override string ClaimLockClause => "\n    FOR UPDATE SKIP LOCKED";
+
+    /// <inheritdoc/>
+    protected override async ValueTask<DbConnection> OpenReadConnectionAsync(CancellationToken cancellationToken) =>
+        await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+
+    /// <inheritdoc/>
+    protected override async Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var tx = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken).ConfigureAwait(false);
+        var result = await work(connection, tx, cancellationToken).ConfigureAwait(false);
+        await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return result;
+    }
+
+    /// <inheritdoc/>
+    public override ValueTask DisposeAsync() => _dataSource.DisposeAsync();
+}

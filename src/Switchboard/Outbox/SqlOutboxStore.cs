@@ -1,0 +1,325 @@
+using System.Data.Common;
+
+namespace Switchboard.Outbox;
+
+/// <summary>
+/// The outbox's SQL, shared by SQLite and PostgreSQL: both take <c>@name</c> parameters,
+/// <c>ON CONFLICT DO NOTHING</c> and <c>UPDATE … RETURNING</c>, so one set of statements serves both.
+/// The dialects differ in the id column, in how a write transaction is opened (SQLite: one writer,
+/// <c>BEGIN IMMEDIATE</c>) and in the claim's row lock (PostgreSQL: <c>FOR UPDATE SKIP LOCKED</c>).
+/// Times are Unix milliseconds in BIGINT columns, like the journal's.
+/// </summary>
+public abstract class SqlOutboxStore : IOutboxStore
+{
+    private const int MaxErrorLength = 2000;
+
+    private const string Columns = """
+        id, kind, idempotency_key, member_id, payload, status, attempts, created_at, next_attempt_at,
+        claimed_by, lease_until, last_error, completed_at
+        """;
+
+    private const string InsertSql = """
+        INSERT INTO outbox (kind, idempotency_key, member_id, payload, status, attempts, created_at, next_attempt_at)
+        VALUES (@kind, @key, @member_id, @payload, 'pending', 0, @created_at, @next_attempt_at)
+        ON CONFLICT (idempotency_key) DO NOTHING
+        """;
+
+    // Due: pending and its time has come, or claimed by a worker whose lease ran out (killed, hung,
+    // partitioned). The inner SELECT picks the rows, the UPDATE takes them, in one statement; in
+    // PostgreSQL the inner SELECT locks what it picks and skips rows another claimer has locked, so
+    // concurrent claimers never wait on each other and never take the same row. {Lock} is that clause.
+    private const string ClaimSqlTemplate = $"""
+        UPDATE outbox SET status = 'claimed', claimed_by = @worker, lease_until = @lease_until
+        WHERE id IN (
+            SELECT id FROM outbox
+            WHERE (status = 'pending' AND next_attempt_at <= @now)
+               OR (status = 'claimed' AND lease_until <= @now)
+            ORDER BY next_attempt_at, id
+            LIMIT @max{"{Lock}"})
+        RETURNING {Columns}
+        """;
+
+    // Only the holder may finish: a worker whose lease expired and whose item another worker claimed
+    // meets claimed_by = someone else and changes nothing.
+    private const string CompleteSql = """
+        UPDATE outbox SET status = 'done', completed_at = @now, claimed_by = NULL, lease_until = NULL
+        WHERE id = @id AND status = 'claimed' AND claimed_by = @worker
+        """;
+
+    // attempts on the right-hand side is the value before this UPDATE, in both dialects.
+    private const string FailSql = """
+        UPDATE outbox SET attempts = attempts + 1,
+                          status = CASE WHEN attempts + 1 >= @max_attempts THEN 'dead' ELSE 'pending' END,
+                          next_attempt_at = @next_attempt_at,
+                          last_error = @error,
+                          claimed_by = NULL,
+                          lease_until = NULL
+        WHERE id = @id AND status = 'claimed' AND claimed_by = @worker
+        RETURNING status
+        """;
+
+    private const string RetrySql = """
+        UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = @now
+        WHERE status = 'dead'
+        """;
+
+    /// <summary>The schema, with <c>{IdColumn}</c> replaced by <see cref="IdColumnDefinition"/>.</summary>
+    protected IReadOnlyList<string> SharedSchema => SharedSchemaTemplate.Select(s => s.Replace("{IdColumn}", IdColumnDefinition, StringComparison.Ordinal)).ToArray();
+
+    private static readonly string[] SharedSchemaTemplate =
+    [
+        """
+        CREATE TABLE IF NOT EXISTS outbox (
+            id              {IdColumn},
+            kind            TEXT NOT NULL,
+            idempotency_key TEXT NOT NULL UNIQUE,
+            member_id       TEXT NOT NULL,
+            payload         TEXT NOT NULL,
+            status          TEXT NOT NULL CHECK (status IN ('pending', 'claimed', 'done', 'dead')),
+            attempts        INTEGER NOT NULL,
+            created_at      BIGINT NOT NULL,
+            next_attempt_at BIGINT NOT NULL,
+            claimed_by      TEXT,
+            lease_until     BIGINT,
+            last_error      TEXT,
+            completed_at    BIGINT)
+        """,
+        // The claim's two ways of being due, each an index range; done rows (the bulk, over time) are in neither.
+        "CREATE INDEX IF NOT EXISTS outbox_pending_due ON outbox (next_attempt_at, id) WHERE status = 'pending'",
+        "CREATE INDEX IF NOT EXISTS outbox_claimed_lease ON outbox (lease_until) WHERE status = 'claimed'",
+        "CREATE INDEX IF NOT EXISTS outbox_status ON outbox (status, id)",
+    ];
+
+    /// <summary>How this dialect declares an auto-numbered primary key.</summary>
+    protected abstract string IdColumnDefinition { get; }
+
+    /// <summary>Schema statements, run in order by <see cref="InitializeAsync"/>.</summary>
+    protected abstract IReadOnlyList<string> SchemaStatements { get; }
+
+    /// <summary>The row lock the claim's inner SELECT takes; none where the transaction is the only writer.</summary>
+    protected virtual string ClaimLockClause => string.Empty;
+
+    /// <summary>The claim statement in this dialect.</summary>
+    public string ClaimSql => ClaimSqlTemplate.Replace("{Lock}", ClaimLockClause, StringComparison.Ordinal);
+
+    /// <summary>Opens a connection for reading.</summary>
+    protected abstract ValueTask<DbConnection> OpenReadConnectionAsync(CancellationToken cancellationToken);
+
+    /// <summary>Runs <paramref name="work"/> in a write transaction and commits it.</summary>
+    protected abstract Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, CancellationToken, Task<T>> work, CancellationToken cancellationToken);
+
+    /// <inheritdoc/>
+    public virtual Task InitializeAsync(CancellationToken cancellationToken) =>
+        WriteAsync(async (connection, tx, ct) =>
+        {
+            foreach (var sql in SchemaStatements)
+            {
+                await using var cmd = Command(connection, tx, sql);
+                await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+
+            return 0;
+        }, cancellationToken);
+
+    /// <inheritdoc/>
+    public Task<int> EnqueueAsync(IReadOnlyList<OutboxItem> items, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        return WriteAsync((connection, tx, ct) => InsertAsync(connection, tx, items, ct), cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public Task<int> EnqueueAsync(DbConnection connection, DbTransaction transaction, IReadOnlyList<OutboxItem> items, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(transaction);
+        ArgumentNullException.ThrowIfNull(items);
+        return InsertAsync(connection, transaction, items, cancellationToken);
+    }
+
+    // One prepared INSERT stepped per item; the affected-row count says new (1) or known key (0).
+    private static async Task<int> InsertAsync(DbConnection connection, DbTransaction tx, IReadOnlyList<OutboxItem> items, CancellationToken ct)
+    {
+        if (items.Count == 0)
+        {
+            return 0;
+        }
+
+        await using var cmd = Command(connection, tx, InsertSql);
+        var kind = Add(cmd, "kind", string.Empty);
+        var key = Add(cmd, "key", string.Empty);
+        var member = Add(cmd, "member_id", string.Empty);
+        var payload = Add(cmd, "payload", string.Empty);
+        var created = Add(cmd, "created_at", 0L);
+        var due = Add(cmd, "next_attempt_at", 0L);
+        var added = 0;
+        foreach (var item in items)
+        {
+            ArgumentNullException.ThrowIfNull(item);
+            kind.Value = item.Kind;
+            key.Value = item.Key;
+            member.Value = item.MemberId;
+            payload.Value = item.Payload;
+            created.Value = item.CreatedAt.ToUnixTimeMilliseconds();
+            due.Value = (item.NotBefore ?? item.CreatedAt).ToUnixTimeMilliseconds();
+            added += await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        return added;
+    }
+
+    /// <inheritdoc/>
+    public Task<IReadOnlyList<OutboxEntry>> ClaimAsync(string workerId, int max, TimeSpan leaseDuration, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(workerId);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(max);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(leaseDuration, TimeSpan.Zero);
+        var sql = ClaimSql;
+        return WriteAsync<IReadOnlyList<OutboxEntry>>(async (connection, tx, ct) =>
+        {
+            await using var cmd = Command(connection, tx, sql);
+            Add(cmd, "worker", workerId);
+            Add(cmd, "lease_until", (now + leaseDuration).ToUnixTimeMilliseconds());
+            Add(cmd, "now", now.ToUnixTimeMilliseconds());
+            Add(cmd, "max", (long)max);
+            var claimed = await ReadEntriesAsync(cmd, ct).ConfigureAwait(false);
+            // RETURNING gives no order; hand them out oldest due first, as selected.
+            claimed.Sort(static (a, b) => a.NextAttemptAt != b.NextAttemptAt ? a.NextAttemptAt.CompareTo(b.NextAttemptAt) : a.Id.CompareTo(b.Id));
+            return claimed;
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public Task<bool> CompleteAsync(long id, string workerId, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(workerId);
+        return WriteAsync(async (connection, tx, ct) =>
+        {
+            await using var cmd = Command(connection, tx, CompleteSql);
+            Add(cmd, "id", id);
+            Add(cmd, "worker", workerId);
+            Add(cmd, "now", now.ToUnixTimeMilliseconds());
+            return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false) == 1;
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public Task<FailOutcome> FailAsync(long id, string workerId, string errorMessage, DateTimeOffset nextAttemptAt, int maxAttempts, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(workerId);
+        ArgumentNullException.ThrowIfNull(errorMessage);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxAttempts);
+        var text = errorMessage.Length <= MaxErrorLength ? errorMessage : errorMessage[..MaxErrorLength];
+        return WriteAsync(async (connection, tx, ct) =>
+        {
+            await using var cmd = Command(connection, tx, FailSql);
+            Add(cmd, "id", id);
+            Add(cmd, "worker", workerId);
+            Add(cmd, "error", text);
+            Add(cmd, "next_attempt_at", nextAttemptAt.ToUnixTimeMilliseconds());
+            Add(cmd, "max_attempts", maxAttempts);
+            var status = await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) as string;
+            return status switch
+            {
+                null => FailOutcome.NotClaimed,
+                "dead" => FailOutcome.Dead,
+                _ => FailOutcome.WillRetry,
+            };
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public async Task<IReadOnlyList<OutboxEntry>> ListAsync(OutboxStatus? status, int limit, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
+        await using var connection = await OpenReadConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var cmd = Command(connection, null, $"SELECT {Columns} FROM outbox{(status is null ? string.Empty : " WHERE status = @status")} ORDER BY id LIMIT @limit");
+        if (status is { } s)
+        {
+            Add(cmd, "status", StatusText(s));
+        }
+
+        Add(cmd, "limit", (long)limit);
+        return await ReadEntriesAsync(cmd, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc/>
+    public Task<bool> RetryAsync(long id, DateTimeOffset now, CancellationToken cancellationToken) =>
+        WriteAsync(async (connection, tx, ct) =>
+        {
+            await using var cmd = Command(connection, tx, RetrySql + " AND id = @id");
+            Add(cmd, "now", now.ToUnixTimeMilliseconds());
+            Add(cmd, "id", id);
+            return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false) == 1;
+        }, cancellationToken);
+
+    /// <inheritdoc/>
+    public Task<int> RetryAllDeadAsync(DateTimeOffset now, CancellationToken cancellationToken) =>
+        WriteAsync(async (connection, tx, ct) =>
+        {
+            await using var cmd = Command(connection, tx, RetrySql);
+            Add(cmd, "now", now.ToUnixTimeMilliseconds());
+            return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }, cancellationToken);
+
+    /// <inheritdoc/>
+    public abstract ValueTask DisposeAsync();
+
+    private static async Task<List<OutboxEntry>> ReadEntriesAsync(DbCommand cmd, CancellationToken ct)
+    {
+        var list = new List<OutboxEntry>();
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await r.ReadAsync(ct).ConfigureAwait(false))
+        {
+            list.Add(new OutboxEntry(
+                r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4),
+                ParseStatus(r.GetString(5)), r.GetInt32(6),
+                Time(r.GetInt64(7)), Time(r.GetInt64(8)),
+                r.IsDBNull(9) ? null : r.GetString(9),
+                r.IsDBNull(10) ? null : Time(r.GetInt64(10)),
+                r.IsDBNull(11) ? null : r.GetString(11),
+                r.IsDBNull(12) ? null : Time(r.GetInt64(12))));
+        }
+
+        return list;
+    }
+
+    private static DateTimeOffset Time(long unixMilliseconds) => DateTimeOffset.FromUnixTimeMilliseconds(unixMilliseconds);
+
+    private static string StatusText(OutboxStatus status) => status switch
+    {
+        OutboxStatus.Pending => "pending",
+        OutboxStatus.Claimed => "claimed",
+        OutboxStatus.Done => "done",
+        OutboxStatus.Dead => "dead",
+        _ => throw new ArgumentOutOfRangeException(nameof(status), status, null),
+    };
+
+    private static OutboxStatus ParseStatus(string text) => text switch
+    {
+        "pending" => OutboxStatus.Pending,
+        "claimed" => OutboxStatus.Claimed,
+        "done" => OutboxStatus.Done,
+        "dead" => OutboxStatus.Dead,
+        _ => throw new InvalidOperationException($"Unknown outbox status '{text}'."),
+    };
+
+    /// <summary>A command on this connection and transaction.</summary>
+    protected static DbCommand Command(DbConnection connection, DbTransaction? tx, string sql)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        var cmd = connection.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = sql;
+        return cmd;
+    }
+
+    private static DbParameter Add(DbCommand cmd, string name, object value)
+    {
+        var p = cmd.CreateParameter();
+        p.ParameterName = "@" + name;
+        p.Value = value;
+        cmd.Parameters.Add(p);
+        return p;
+    }
+}

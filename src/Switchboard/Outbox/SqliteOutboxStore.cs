@@ -1,0 +1,156 @@
+using System.Data.Common;
+using Microsoft.Data.Sqlite;
+
+namespace Switchboard.Outbox;
+
+/// <summary>
+/// The outbox in a SQLite file (it may be the journal's file: the table is its own). WAL so
+/// <c>switchboard outbox list</c> never blocks the writer; <c>synchronous=FULL</c> on the writer so a
+/// completed item stays completed after a power loss (otherwise the command could be sent twice).
+/// </summary>
+/// <remarks>
+/// One long-lived write connection behind a lock per store object: SQLite has one writer anyway.
+/// Write transactions are <c>BEGIN IMMEDIATE</c> (Microsoft.Data.Sqlite's default for
+/// <c>BeginTransaction()</c>), so the claim's SELECT and UPDATE run with the write lock already held:
+/// another store object or process on the same file waits at BEGIN (<c>busy_timeout</c>) and then
+/// sees the rows this claim took. That is what makes the claim exclusive without row locks.
+/// </remarks>
+public sealed class SqliteOutboxStore : SqlOutboxStore
+{
+    private readonly string _connectionString;
+    private readonly int _busyTimeoutMilliseconds;
+    private readonly SemaphoreSlim _writeLock = new(1, 1);
+    private SqliteConnection? _writer;
+
+    /// <summary>Opens (and creates, if missing) the database file.</summary>
+    /// <param name="path">The database file.</param>
+    /// <param name="busyTimeout">How long a write waits for a lock held by another connection or process before failing.</param>
+    public SqliteOutboxStore(string path, TimeSpan? busyTimeout = null)
+    {
+        Path = System.IO.Path.GetFullPath(path);
+        var timeout = busyTimeout ?? TimeSpan.FromSeconds(5);
+        _busyTimeoutMilliseconds = (int)timeout.TotalMilliseconds;
+        _connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = Path,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Cache = SqliteCacheMode.Private,
+            Pooling = true,
+            DefaultTimeout = (int)Math.Ceiling(timeout.TotalSeconds),
+        }.ToString();
+    }
+
+    /// <summary>The database file.</summary>
+    public string Path { get; }
+
+    /// <inheritdoc/>
+    protected override string IdColumnDefinition => "INTEGER PRIMARY KEY";
+
+    /// <inheritdoc/>
+    protected override IReadOnlyList<string> SchemaStatements => SharedSchema;
+
+    /// <inheritdoc/>
+    public override async Task InitializeAsync(CancellationToken cancellationToken)
+    {
+        var directory = System.IO.Path.GetDirectoryName(Path);
+        if (!string.IsNullOrEmpty(directory))
+        {
+            Directory.CreateDirectory(directory);
+        }
+
+        await using (var connection = new SqliteConnection(_connectionString))
+        {
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            await using var wal = connection.CreateCommand();
+            // WAL is a property of the file and sticks once set.
+            wal.CommandText = $"PRAGMA busy_timeout = {_busyTimeoutMilliseconds}; PRAGMA journal_mode = WAL;";
+            await wal.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await base.InitializeAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc/>
+    protected override async ValueTask<DbConnection> OpenReadConnectionAsync(CancellationToken cancellationToken)
+    {
+        var connection = new SqliteConnection(_connectionString);
+        await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return connection;
+    }
+
+    /// <inheritdoc/>
+    protected override async Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
+    {
+        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var connection = await GetWriterAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                // deferred: false is BEGIN IMMEDIATE: the write lock is taken here, not at the first write.
+                await using var tx = connection.BeginTransaction(deferred: false);
+                var result = await work(connection, tx, cancellationToken).ConfigureAwait(false);
+                await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+                return result;
+            }
+            catch
+            {
+                // After a failed write (disk full, lock timeout) start the next one on a fresh connection.
+                await connection.DisposeAsync().ConfigureAwait(false);
+                _writer = null;
+                throw;
+            }
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    private async Task<SqliteConnection> GetWriterAsync(CancellationToken cancellationToken)
+    {
+        if (_writer is not null)
+        {
+            return _writer;
+        }
+
+        var connection = new SqliteConnection(_connectionString);
+        try
+        {
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            await using var pragma = connection.CreateCommand();
+            // synchronous is per connection: FULL fsyncs the WAL at every commit.
+            pragma.CommandText = $"PRAGMA synchronous = FULL; PRAGMA busy_timeout = {_busyTimeoutMilliseconds};";
+            await pragma.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        _writer = connection;
+        return connection;
+    }
+
+    /// <inheritdoc/>
+    public override async ValueTask DisposeAsync()
+    {
+        await _writeLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (_writer is not null)
+            {
+                await _writer.DisposeAsync().ConfigureAwait(false);
+                _writer = null;
+            }
+        }
+        finally
+        {
+            _writeLock.Release();
+            _writeLock.Dispose();
+        }
+
+        SqliteConnection.ClearPool(new SqliteConnection(_connectionString));
+    }
+}

@@ -1,0 +1,78 @@
+using System.Data.Common;
+using Microsoft.Data.Sqlite;
+using Switchboard.Outbox;
+using Switchboard.Tests.Infrastructure;
+
+namespace Switchboard.Tests.Outbox;
+
+public sealed class SqliteOutboxStoreTests : OutboxStoreContract
+{
+    private readonly TempDirectory _dir = new();
+
+    private string DbPath => Path.Combine(_dir.Path, "switchboard.db");
+
+    protected override Task<IOutboxStore> CreateStoreAsync() => Task.FromResult<IOutboxStore>(new SqliteOutboxStore(DbPath));
+
+    protected override IOutboxStore OpenSameStore() => new SqliteOutboxStore(DbPath);
+
+    protected override async Task<DbConnection> OpenConnectionAsync()
+    {
+        var connection = new SqliteConnection($"Data Source={DbPath};Default Timeout=5");
+        await connection.OpenAsync();
+        return connection;
+    }
+
+    public override async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        _dir.Dispose();
+    }
+
+    [Fact]
+    public async Task Four_claimers_sharing_one_store_instance_complete_each_of_1000_items_exactly_once()
+    {
+        await ClaimEverythingConcurrentlyAsync(Enumerable.Range(0, 4).Select(i => (Store, $"worker-{i}")).ToList());
+    }
+
+    [Fact]
+    public async Task Four_claimers_on_two_store_instances_on_the_same_file_complete_each_of_1000_items_exactly_once()
+    {
+        await using var other = OpenSameStore();
+        await other.InitializeAsync(default);
+
+        await ClaimEverythingConcurrentlyAsync([(Store, "a-0"), (Store, "a-1"), (other, "b-0"), (other, "b-1")]);
+    }
+
+    [Fact]
+    public async Task The_file_is_in_WAL_mode()
+    {
+        await Store.EnqueueAsync([Item("a")], default);
+
+        await using var connection = new SqliteConnection($"Data Source={DbPath}");
+        await connection.OpenAsync();
+        await using var cmd = connection.CreateCommand();
+        cmd.CommandText = "PRAGMA journal_mode";
+        (await cmd.ExecuteScalarAsync()).Should().Be("wal");
+    }
+
+    [Fact]
+    public async Task A_write_lock_held_by_another_connection_makes_a_claim_fail_not_hang_and_the_store_recovers()
+    {
+        await using var store = new SqliteOutboxStore(DbPath, busyTimeout: TimeSpan.FromSeconds(1));
+        await store.InitializeAsync(default);
+        await store.EnqueueAsync([Item("a")], default);
+        await using (var blocker = new SqliteConnection($"Data Source={DbPath};Pooling=False"))
+        {
+            await blocker.OpenAsync();
+            await using var begin = blocker.CreateCommand();
+            begin.CommandText = "BEGIN IMMEDIATE";
+            await begin.ExecuteNonQueryAsync();
+
+            var claim = () => store.ClaimAsync("w1", 10, Lease, T0, default);
+
+            await claim.Should().ThrowAsync<SqliteException>();
+        }
+
+        (await store.ClaimAsync("w1", 10, Lease, T0, default)).Should().ContainSingle();
+    }
+}
