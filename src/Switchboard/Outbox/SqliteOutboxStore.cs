@@ -1,5 +1,6 @@
 using System.Data.Common;
 using Microsoft.Data.Sqlite;
+using Switchboard.Storage;
 
 namespace Switchboard.Outbox;
 
@@ -19,8 +20,7 @@ public sealed class SqliteOutboxStore : SqlOutboxStore
 {
     private readonly string _connectionString;
     private readonly int _busyTimeoutMilliseconds;
-    private readonly SemaphoreSlim _writeLock = new(1, 1);
-    private SqliteConnection? _writer;
+    private readonly SqliteWriter _writer;
 
     /// <summary>Opens (and creates, if missing) the database file.</summary>
     /// <param name="path">The database file.</param>
@@ -38,6 +38,9 @@ public sealed class SqliteOutboxStore : SqlOutboxStore
             Pooling = true,
             DefaultTimeout = (int)Math.Ceiling(timeout.TotalSeconds),
         }.ToString();
+
+        // synchronous is per connection: FULL fsyncs the WAL at every commit.
+        _writer = new SqliteWriter(_connectionString, $"PRAGMA synchronous = FULL; PRAGMA busy_timeout = {_busyTimeoutMilliseconds};");
     }
 
     /// <summary>The database file.</summary>
@@ -79,78 +82,9 @@ public sealed class SqliteOutboxStore : SqlOutboxStore
     }
 
     /// <inheritdoc/>
-    protected override async Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
-    {
-        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            var connection = await GetWriterAsync(cancellationToken).ConfigureAwait(false);
-            try
-            {
-                // deferred: false is BEGIN IMMEDIATE: the write lock is taken here, not at the first write.
-                await using var tx = connection.BeginTransaction(deferred: false);
-                var result = await work(connection, tx, cancellationToken).ConfigureAwait(false);
-                await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
-                return result;
-            }
-            catch
-            {
-                // After a failed write (disk full, lock timeout) start the next one on a fresh connection.
-                await connection.DisposeAsync().ConfigureAwait(false);
-                _writer = null;
-                throw;
-            }
-        }
-        finally
-        {
-            _writeLock.Release();
-        }
-    }
-
-    private async Task<SqliteConnection> GetWriterAsync(CancellationToken cancellationToken)
-    {
-        if (_writer is not null)
-        {
-            return _writer;
-        }
-
-        var connection = new SqliteConnection(_connectionString);
-        try
-        {
-            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-            await using var pragma = connection.CreateCommand();
-            // synchronous is per connection: FULL fsyncs the WAL at every commit.
-            pragma.CommandText = $"PRAGMA synchronous = FULL; PRAGMA busy_timeout = {_busyTimeoutMilliseconds};";
-            await pragma.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            await connection.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
-
-        _writer = connection;
-        return connection;
-    }
+    protected override Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, CancellationToken, Task<T>> work, CancellationToken cancellationToken) =>
+        _writer.WriteAsync((connection, tx, ct) => work(connection, tx, ct), cancellationToken);
 
     /// <inheritdoc/>
-    public override async ValueTask DisposeAsync()
-    {
-        await _writeLock.WaitAsync().ConfigureAwait(false);
-        try
-        {
-            if (_writer is not null)
-            {
-                await _writer.DisposeAsync().ConfigureAwait(false);
-                _writer = null;
-            }
-        }
-        finally
-        {
-            _writeLock.Release();
-            _writeLock.Dispose();
-        }
-
-        SqliteConnection.ClearPool(new SqliteConnection(_connectionString));
-    }
+    public override ValueTask DisposeAsync() => _writer.DisposeAsync();
 }

@@ -1,6 +1,7 @@
 using System.Data.Common;
 using Microsoft.Data.Sqlite;
 using SQLitePCL;
+using Switchboard.Storage;
 
 namespace Switchboard.Journal.Sqlite;
 
@@ -18,9 +19,8 @@ namespace Switchboard.Journal.Sqlite;
 public sealed class SqliteJournalStore : SqlJournalStore
 {
     private readonly string _connectionString;
-    private readonly SemaphoreSlim _writeLock = new(1, 1);
+    private readonly SqliteWriter _writer;
     private readonly CancellationTokenSource _stopping = new();
-    private SqliteConnection? _writer;
     private Task? _checkpointer;
 
     /// <summary>Opens (and creates, if missing) the journal file.</summary>
@@ -37,6 +37,14 @@ public sealed class SqliteJournalStore : SqlJournalStore
             Pooling = true,
             DefaultTimeout = (int)Math.Ceiling((busyTimeout ?? TimeSpan.FromSeconds(5)).TotalSeconds),
         }.ToString();
+
+        // synchronous is per connection: FULL fsyncs the WAL at every commit. Automatic
+        // checkpoints are off (the background checkpointer does them). Memory-mapped reads: the
+        // writer re-reads the same index and table pages every batch, and without a map each read
+        // is a pread copy from the kernel. (A larger cache_size was slower: SQLite walks the whole
+        // page-cache hash on every commit to truncate it.)
+        _writer = new SqliteWriter(_connectionString,
+            "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0; PRAGMA mmap_size = 268435456;");
     }
 
     /// <summary>The database file.</summary>
@@ -202,62 +210,8 @@ public sealed class SqliteJournalStore : SqlJournalStore
     }
 
     /// <inheritdoc/>
-    protected override async Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
-    {
-        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            var connection = await GetWriterAsync(cancellationToken).ConfigureAwait(false);
-            try
-            {
-                await using var tx = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-                var result = await work(connection, tx, cancellationToken).ConfigureAwait(false);
-                await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
-                return result;
-            }
-            catch
-            {
-                // After a failed write (disk full, file gone, lock timeout) start the next one on a
-                // fresh connection rather than trust this one's state.
-                await connection.DisposeAsync().ConfigureAwait(false);
-                _writer = null;
-                throw;
-            }
-        }
-        finally
-        {
-            _writeLock.Release();
-        }
-    }
-
-    private async Task<SqliteConnection> GetWriterAsync(CancellationToken cancellationToken)
-    {
-        if (_writer is not null)
-        {
-            return _writer;
-        }
-
-        var connection = new SqliteConnection(_connectionString);
-        try
-        {
-            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-            await using var pragma = connection.CreateCommand();
-            // synchronous is per connection: FULL fsyncs the WAL at every commit.
-            // Memory-mapped reads: the writer re-reads the same index and table pages every batch,
-            // and without a map each read is a pread copy from the kernel. (A larger cache_size was
-            // slower: SQLite walks the whole page-cache hash on every commit to truncate it.)
-            pragma.CommandText = "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0; PRAGMA mmap_size = 268435456;";
-            await pragma.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            await connection.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
-
-        _writer = connection;
-        return connection;
-    }
+    protected override Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, CancellationToken, Task<T>> work, CancellationToken cancellationToken) =>
+        _writer.WriteAsync((connection, tx, ct) => work(connection, tx, ct), cancellationToken);
 
     /// <inheritdoc/>
     public override async ValueTask DisposeAsync()
@@ -269,21 +223,6 @@ public sealed class SqliteJournalStore : SqlJournalStore
         }
 
         _stopping.Dispose();
-        await _writeLock.WaitAsync().ConfigureAwait(false);
-        try
-        {
-            if (_writer is not null)
-            {
-                await _writer.DisposeAsync().ConfigureAwait(false);
-                _writer = null;
-            }
-        }
-        finally
-        {
-            _writeLock.Release();
-            _writeLock.Dispose();
-        }
-
-        SqliteConnection.ClearPool(new SqliteConnection(_connectionString));
+        await _writer.DisposeAsync().ConfigureAwait(false);
     }
 }

@@ -1,0 +1,91 @@
+using Microsoft.Data.Sqlite;
+
+namespace Switchboard.Storage;
+
+/// <summary>
+/// The one write connection to a SQLite file, behind a lock: SQLite allows one writer anyway, and a
+/// long-lived connection keeps its prepared statements and per-connection pragmas (synchronous is
+/// per connection). Transactions are <c>BEGIN IMMEDIATE</c>, so a competing writer is met at BEGIN,
+/// where the busy timeout applies, not halfway through. After a failed write (disk full, file gone,
+/// lock timeout) the next write starts on a fresh connection rather than trust this one's state.
+/// </summary>
+public sealed class SqliteWriter(string connectionString, string pragmas) : IAsyncDisposable
+{
+    private readonly SemaphoreSlim _lock = new(1, 1);
+    private SqliteConnection? _connection;
+
+    /// <summary>Runs <paramref name="work"/> in one write transaction and commits it.</summary>
+    public async Task<T> WriteAsync<T>(Func<SqliteConnection, SqliteTransaction, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                // deferred: false is BEGIN IMMEDIATE: the write lock is taken here, not at the first write.
+                await using var tx = connection.BeginTransaction(deferred: false);
+                var result = await work(connection, tx, cancellationToken).ConfigureAwait(false);
+                await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+                return result;
+            }
+            catch
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+                _connection = null;
+                throw;
+            }
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    private async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
+    {
+        if (_connection is not null)
+        {
+            return _connection;
+        }
+
+        var connection = new SqliteConnection(connectionString);
+        try
+        {
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            await using var pragma = connection.CreateCommand();
+            pragma.CommandText = pragmas;
+            await pragma.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        _connection = connection;
+        return connection;
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask DisposeAsync()
+    {
+        await _lock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (_connection is not null)
+            {
+                await _connection.DisposeAsync().ConfigureAwait(false);
+                _connection = null;
+            }
+        }
+        finally
+        {
+            _lock.Release();
+            _lock.Dispose();
+        }
+
+        SqliteConnection.ClearPool(new SqliteConnection(connectionString));
+    }
+}
