@@ -46,8 +46,18 @@ cleanup() {
 trap cleanup EXIT
 say "Starting PostgreSQL ($("$PGBIN/postgres" --version)) on 127.0.0.1:$PGPORT"
 "${RUNAS[@]}" "$PGBIN/initdb" -D "$PGROOT/data" -U postgres --auth=trust -E UTF8 --no-locale >/dev/null
-"${RUNAS[@]}" "$PGBIN/pg_ctl" -D "$PGROOT/data" -l "$PGROOT/server.log" -w -t 60 \
-  -o "-c listen_addresses=127.0.0.1 -c port=$PGPORT -c unix_socket_directories=$PGROOT -c max_connections=300" start >/dev/null
+start_pg() {
+  "${RUNAS[@]}" "$PGBIN/pg_ctl" -D "$PGROOT/data" -l "$PGROOT/server.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -c port=$PGPORT -c unix_socket_directories=$PGROOT -c max_connections=300" start >/dev/null
+}
+# A port that was free a moment ago can be taken by the time PostgreSQL binds it: try a few.
+for attempt in 1 2 3 4 5; do
+  if start_pg; then break; fi
+  echo "PostgreSQL did not start on port $PGPORT (attempt $attempt); its log:" >&2
+  tail -n 20 "$PGROOT/server.log" >&2 || true
+  [ "$attempt" -lt 5 ] || exit 2
+  PGPORT=$(shuf -i 20000-60000 -n 1)
+done
 export SWITCHBOARD_TEST_POSTGRES="Host=127.0.0.1;Port=$PGPORT;Username=postgres;Database=postgres;Pooling=true;Maximum Pool Size=50"
 
 # --- The tests ------------------------------------------------------------------------------------
