@@ -19,7 +19,7 @@ namespace Switchboard.Outbox;
 public sealed class SqliteOutboxStore : SqlOutboxStore
 {
     private readonly string _connectionString;
-    private readonly int _busyTimeoutMilliseconds;
+    private readonly TimeSpan _busyTimeout;
     private readonly SqliteWriter _writer;
 
     /// <summary>Opens (and creates, if missing) the database file.</summary>
@@ -28,19 +28,11 @@ public sealed class SqliteOutboxStore : SqlOutboxStore
     public SqliteOutboxStore(string path, TimeSpan? busyTimeout = null)
     {
         Path = System.IO.Path.GetFullPath(path);
-        var timeout = busyTimeout ?? TimeSpan.FromSeconds(5);
-        _busyTimeoutMilliseconds = (int)timeout.TotalMilliseconds;
-        _connectionString = new SqliteConnectionStringBuilder
-        {
-            DataSource = Path,
-            Mode = SqliteOpenMode.ReadWriteCreate,
-            Cache = SqliteCacheMode.Private,
-            Pooling = true,
-            DefaultTimeout = (int)Math.Ceiling(timeout.TotalSeconds),
-        }.ToString();
+        _busyTimeout = busyTimeout ?? TimeSpan.FromSeconds(5);
+        _connectionString = SqliteFiles.ConnectionString(Path, _busyTimeout);
 
         // synchronous is per connection: FULL fsyncs the WAL at every commit.
-        _writer = new SqliteWriter(_connectionString, $"PRAGMA synchronous = FULL; PRAGMA busy_timeout = {_busyTimeoutMilliseconds};");
+        _writer = new SqliteWriter(_connectionString, $"PRAGMA synchronous = FULL; PRAGMA busy_timeout = {(int)_busyTimeout.TotalMilliseconds};");
     }
 
     /// <summary>The database file.</summary>
@@ -55,31 +47,13 @@ public sealed class SqliteOutboxStore : SqlOutboxStore
     /// <inheritdoc/>
     public override async Task InitializeAsync(CancellationToken cancellationToken)
     {
-        var directory = System.IO.Path.GetDirectoryName(Path);
-        if (!string.IsNullOrEmpty(directory))
-        {
-            Directory.CreateDirectory(directory);
-        }
-
-        await using (var connection = new SqliteConnection(_connectionString))
-        {
-            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-            await using var wal = connection.CreateCommand();
-            // WAL is a property of the file and sticks once set.
-            wal.CommandText = $"PRAGMA busy_timeout = {_busyTimeoutMilliseconds}; PRAGMA journal_mode = WAL;";
-            await wal.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
-        }
-
+        await SqliteFiles.PrepareAsync(Path, _connectionString, _busyTimeout, cancellationToken).ConfigureAwait(false);
         await base.InitializeAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc/>
-    protected override async ValueTask<DbConnection> OpenReadConnectionAsync(CancellationToken cancellationToken)
-    {
-        var connection = new SqliteConnection(_connectionString);
-        await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-        return connection;
-    }
+    protected override async ValueTask<DbConnection> OpenReadConnectionAsync(CancellationToken cancellationToken) =>
+        await SqliteFiles.OpenAsync(_connectionString, cancellationToken).ConfigureAwait(false);
 
     /// <inheritdoc/>
     protected override Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, CancellationToken, Task<T>> work, CancellationToken cancellationToken) =>

@@ -25,19 +25,8 @@ public sealed class PostgresJournalStoreTests : JournalStoreContract
     [Fact]
     public async Task Instances_starting_together_create_the_schema_once_without_errors()
     {
-        var stores = Enumerable.Range(0, 4).Select(_ => OpenSameStore()).ToList();
-        try
-        {
-            var init = () => Task.WhenAll(stores.Select(s => s.InitializeAsync(default)));
+        var init = () => Concurrently.InitializeAsync(4, OpenSameStore, s => s.InitializeAsync(default));
 
-            await init.Should().NotThrowAsync();
-        }
-        finally
-        {
-            foreach (var s in stores)
-            {
-                await s.DisposeAsync();
-            }
-        }
+        await init.Should().NotThrowAsync();
     }
 }

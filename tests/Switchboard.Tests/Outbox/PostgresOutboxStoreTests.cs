@@ -34,20 +34,9 @@ public sealed class PostgresOutboxStoreTests : OutboxStoreContract
     [Fact]
     public async Task Instances_starting_together_create_the_outbox_once_without_errors()
     {
-        var stores = Enumerable.Range(0, 4).Select(_ => OpenSameStore()).ToList();
-        try
-        {
-            var init = () => Task.WhenAll(stores.Select(s => s.InitializeAsync(default)));
+        var init = () => Concurrently.InitializeAsync(4, OpenSameStore, s => s.InitializeAsync(default));
 
-            await init.Should().NotThrowAsync();
-        }
-        finally
-        {
-            foreach (var s in stores)
-            {
-                await s.DisposeAsync();
-            }
-        }
+        await init.Should().NotThrowAsync();
     }
 
     [Fact]

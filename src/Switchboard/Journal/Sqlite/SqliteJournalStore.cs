@@ -19,6 +19,7 @@ namespace Switchboard.Journal.Sqlite;
 public sealed class SqliteJournalStore : SqlJournalStore
 {
     private readonly string _connectionString;
+    private readonly TimeSpan _busyTimeout;
     private readonly SqliteWriter _writer;
     private readonly CancellationTokenSource _stopping = new();
     private Task? _checkpointer;
@@ -29,14 +30,8 @@ public sealed class SqliteJournalStore : SqlJournalStore
     public SqliteJournalStore(string path, TimeSpan? busyTimeout = null)
     {
         Path = System.IO.Path.GetFullPath(path);
-        _connectionString = new SqliteConnectionStringBuilder
-        {
-            DataSource = Path,
-            Mode = SqliteOpenMode.ReadWriteCreate,
-            Cache = SqliteCacheMode.Private,
-            Pooling = true,
-            DefaultTimeout = (int)Math.Ceiling((busyTimeout ?? TimeSpan.FromSeconds(5)).TotalSeconds),
-        }.ToString();
+        _busyTimeout = busyTimeout ?? TimeSpan.FromSeconds(5);
+        _connectionString = SqliteFiles.ConnectionString(Path, _busyTimeout);
 
         // synchronous is per connection: FULL fsyncs the WAL at every commit. Automatic
         // checkpoints are off (the background checkpointer does them). Memory-mapped reads: the
@@ -64,21 +59,7 @@ public sealed class SqliteJournalStore : SqlJournalStore
     /// <inheritdoc/>
     public override async Task InitializeAsync(CancellationToken cancellationToken)
     {
-        var directory = System.IO.Path.GetDirectoryName(Path);
-        if (!string.IsNullOrEmpty(directory))
-        {
-            Directory.CreateDirectory(directory);
-        }
-
-        await using (var connection = new SqliteConnection(_connectionString))
-        {
-            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-            await using var wal = connection.CreateCommand();
-            // WAL is a property of the file and sticks once set.
-            wal.CommandText = "PRAGMA journal_mode = WAL";
-            await wal.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
-        }
-
+        await SqliteFiles.PrepareAsync(Path, _connectionString, _busyTimeout, cancellationToken).ConfigureAwait(false);
         await base.InitializeAsync(cancellationToken).ConfigureAwait(false);
         _checkpointer ??= Task.Run(() => CheckpointLoopAsync(_stopping.Token), CancellationToken.None);
     }
@@ -202,12 +183,8 @@ public sealed class SqliteJournalStore : SqlJournalStore
     }
 
     /// <inheritdoc/>
-    protected override async ValueTask<DbConnection> OpenReadConnectionAsync(CancellationToken cancellationToken)
-    {
-        var connection = new SqliteConnection(_connectionString);
-        await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-        return connection;
-    }
+    protected override async ValueTask<DbConnection> OpenReadConnectionAsync(CancellationToken cancellationToken) =>
+        await SqliteFiles.OpenAsync(_connectionString, cancellationToken).ConfigureAwait(false);
 
     /// <inheritdoc/>
     protected override Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, CancellationToken, Task<T>> work, CancellationToken cancellationToken) =>

@@ -1,0 +1,49 @@
+using Microsoft.Data.Sqlite;
+
+namespace Switchboard.Storage;
+
+/// <summary>How Switchboard opens a SQLite file: one connection-string shape, WAL set once on the file, pooled readers.</summary>
+public static class SqliteFiles
+{
+    /// <summary>Read-write-create, private cache, pooled; <paramref name="busyTimeout"/> is how long a command waits for a lock.</summary>
+    public static string ConnectionString(string path, TimeSpan busyTimeout) => new SqliteConnectionStringBuilder
+    {
+        DataSource = path,
+        Mode = SqliteOpenMode.ReadWriteCreate,
+        Cache = SqliteCacheMode.Private,
+        Pooling = true,
+        DefaultTimeout = (int)Math.Ceiling(busyTimeout.TotalSeconds),
+    }.ToString();
+
+    /// <summary>Creates the folder and puts the file in WAL mode (a property of the file that sticks once set).</summary>
+    public static async Task PrepareAsync(string path, string connectionString, TimeSpan busyTimeout, CancellationToken cancellationToken)
+    {
+        var directory = Path.GetDirectoryName(path);
+        if (!string.IsNullOrEmpty(directory))
+        {
+            Directory.CreateDirectory(directory);
+        }
+
+        await using var connection = new SqliteConnection(connectionString);
+        await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var wal = connection.CreateCommand();
+        wal.CommandText = $"PRAGMA busy_timeout = {(int)busyTimeout.TotalMilliseconds}; PRAGMA journal_mode = WAL;";
+        await wal.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>An open pooled connection for reading.</summary>
+    public static async ValueTask<SqliteConnection> OpenAsync(string connectionString, CancellationToken cancellationToken)
+    {
+        var connection = new SqliteConnection(connectionString);
+        try
+        {
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+}
