@@ -4,7 +4,7 @@ namespace Switchboard.Bitrix24.Rest;
 public sealed class Bitrix24RestOptions
 {
     /// <summary>Configuration section.</summary>
-    public const string SectionName = "Bitrix24:Rest";
+    public const string SectionName = "Switchboard:Bitrix24";
 
     /// <summary>The application's <c>client_id</c>.</summary>
     public string ClientId { get; set; } = "";

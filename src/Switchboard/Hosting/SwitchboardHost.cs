@@ -53,6 +53,7 @@ public static class SwitchboardHost
         services.AddJournal();
         services.AddPortals();
         services.AddReceiving();
+        services.AddBitrix24Rest();
         return services;
     }
 

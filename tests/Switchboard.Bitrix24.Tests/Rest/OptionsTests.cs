@@ -24,9 +24,9 @@ public sealed class OptionsTests
 
         var problems = o.Problems();
 
-        problems.Should().Contain(p => p.Contains("Bitrix24:Rest:ClientId"));
-        problems.Should().Contain(p => p.Contains("Bitrix24:Rest:ClientSecret"));
-        problems.Should().Contain(p => p.Contains("Bitrix24:Rest:OAuthServer"));
+        problems.Should().Contain(p => p.Contains("Switchboard:Bitrix24:ClientId"));
+        problems.Should().Contain(p => p.Contains("Switchboard:Bitrix24:ClientSecret"));
+        problems.Should().Contain(p => p.Contains("Switchboard:Bitrix24:OAuthServer"));
         problems.Should().Contain(p => p.Contains("10.0.0.0/33"));
         new Bitrix24RestOptions { ClientId = "a", ClientSecret = "b" }.Problems().Should().BeEmpty();
     }
