@@ -55,6 +55,25 @@ public sealed class TelephonyClient(Bitrix24RestClient rest)
     /// <summary><c>telephony.externalCall.finish</c>.</summary>
     public async Task<RestResult<FinishedCall>> FinishAsync(string memberId, FinishCallRequest request, CancellationToken cancellationToken = default)
     {
+        var p = FinishParameters(request);
+        var r = await rest.CallAsync(memberId, FinishMethod, p, cancellationToken).ConfigureAwait(false);
+        return r.Map(v => new FinishedCall(JsonRead.Long(v.Result, "ID"), JsonRead.String(v.Result, "CALL_ID"),
+            JsonRead.String(v.Result, "EXTERNAL_CALL_ID"), CallStatusCode.From(JsonRead.String(v.Result, "CALL_FAILED_CODE")),
+            JsonRead.Long(v.Result, "CRM_ACTIVITY_ID"), v.Result));
+    }
+
+    /// <summary>The method name of <see cref="FinishAsync"/>, for a <see cref="BatchCommand"/>.</summary>
+    public const string FinishMethod = "telephony.externalCall.finish";
+
+    /// <summary>The method name of <see cref="ShowAsync"/>, for a <see cref="BatchCommand"/>.</summary>
+    public const string ShowMethod = "telephony.externalCall.show";
+
+    /// <summary>The method name of <see cref="HideAsync"/>, for a <see cref="BatchCommand"/>.</summary>
+    public const string HideMethod = "telephony.externalCall.hide";
+
+    /// <summary>The parameters <see cref="FinishAsync"/> sends, for sending the finish inside a batch.</summary>
+    public static JsonObject FinishParameters(FinishCallRequest request)
+    {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentException.ThrowIfNullOrWhiteSpace(request.CallId, nameof(request));
         RequireUser(request.UserId, request.UserPhoneInner);
@@ -72,21 +91,25 @@ public sealed class TelephonyClient(Bitrix24RestClient rest)
         Set(p, "FAILED_REASON", request.FailedReason);
         Set(p, "VOTE", request.Vote);
         Set(p, "ADD_TO_CHAT", Flag(request.AddToChat));
-        var r = await rest.CallAsync(memberId, "telephony.externalCall.finish", p, cancellationToken).ConfigureAwait(false);
-        return r.Map(v => new FinishedCall(JsonRead.Long(v.Result, "ID"), JsonRead.String(v.Result, "CALL_ID"),
-            JsonRead.String(v.Result, "EXTERNAL_CALL_ID"), CallStatusCode.From(JsonRead.String(v.Result, "CALL_FAILED_CODE")),
-            JsonRead.Long(v.Result, "CRM_ACTIVITY_ID"), v.Result));
+        return p;
     }
 
     /// <summary><c>telephony.externalCall.show</c>: true when shown, false when the call is not found.</summary>
     public Task<RestResult<bool>> ShowAsync(string memberId, string callId, IReadOnlyCollection<long>? userIds = null, CancellationToken cancellationToken = default) =>
-        ShowOrHide(memberId, "telephony.externalCall.show", callId, userIds, cancellationToken);
+        ShowOrHide(memberId, ShowMethod, callId, userIds, cancellationToken);
 
     /// <summary><c>telephony.externalCall.hide</c>: true when hidden, false when the call is not found.</summary>
     public Task<RestResult<bool>> HideAsync(string memberId, string callId, IReadOnlyCollection<long>? userIds = null, CancellationToken cancellationToken = default) =>
-        ShowOrHide(memberId, "telephony.externalCall.hide", callId, userIds, cancellationToken);
+        ShowOrHide(memberId, HideMethod, callId, userIds, cancellationToken);
 
     private async Task<RestResult<bool>> ShowOrHide(string memberId, string method, string callId, IReadOnlyCollection<long>? userIds, CancellationToken cancellationToken)
+    {
+        var r = await rest.CallAsync(memberId, method, ShowHideParameters(callId, userIds), cancellationToken).ConfigureAwait(false);
+        return r.Map(v => v.Result.ValueKind == JsonValueKind.True);
+    }
+
+    /// <summary>The parameters of <c>telephony.externalCall.show</c> / <c>hide</c>, for sending them inside a batch.</summary>
+    public static JsonObject ShowHideParameters(string callId, IReadOnlyCollection<long>? userIds)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(callId);
         var p = new JsonObject { ["CALL_ID"] = callId };
@@ -95,8 +118,7 @@ public sealed class TelephonyClient(Bitrix24RestClient rest)
             p["USER_ID"] = new JsonArray([.. userIds.Select(u => (JsonNode)u)]);
         }
 
-        var r = await rest.CallAsync(memberId, method, p, cancellationToken).ConfigureAwait(false);
-        return r.Map(v => v.Result.ValueKind == JsonValueKind.True);
+        return p;
     }
 
     /// <summary><c>telephony.externalCall.attachRecord</c> with the file in <c>FILE_CONTENT</c> (base64, no

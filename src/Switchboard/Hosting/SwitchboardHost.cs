@@ -1,5 +1,7 @@
 using Microsoft.Extensions.Options;
+using Switchboard.Calls;
 using Switchboard.Journal;
+using Switchboard.Outbox;
 using Switchboard.Portals;
 using Switchboard.Receiving;
 
@@ -54,6 +56,8 @@ public static class SwitchboardHost
         services.AddPortals();
         services.AddReceiving();
         services.AddBitrix24Rest();
+        services.AddCalls();
+        services.AddOutbox();
         return services;
     }
 
@@ -64,9 +68,36 @@ public static class SwitchboardHost
             .Validate(o => o.UsesPostgres || !string.IsNullOrWhiteSpace(o.DataDirectory), "Set Switchboard:Store:DataDirectory (or --data) or Switchboard:Store:PostgresConnectionString (or --postgres).")
             .ValidateOnStart();
         services.AddSingleton(sp => sp.GetRequiredService<IOptions<JournalOptions>>().Value.CreateStore());
+        // The outbox and the ledger live in the journal's database: a call's change and its commands commit together.
+        services.AddSingleton<IOutboxStore>(sp => sp.GetRequiredService<IOptions<JournalOptions>>().Value.CreateOutboxStore());
+        services.AddSingleton(sp => sp.GetRequiredService<IOptions<JournalOptions>>().Value.CreateCallStore(sp.GetRequiredService<IOutboxStore>()));
+        services.AddSingleton<StoresReady>();
+        services.AddKeyedSingleton<WorkSignal>(WorkSignal.JournalCommitted);
+        services.AddKeyedSingleton<WorkSignal>(WorkSignal.OutboxEnqueued);
         services.AddHostedService<JournalInitializer>();
         services.AddSingleton<JournalWriter>();
         services.AddHostedService(sp => sp.GetRequiredService<JournalWriter>());
+        return services;
+    }
+
+    private static IServiceCollection AddCalls(this IServiceCollection services)
+    {
+        services.AddOptions<LedgerOptions>().BindConfiguration(LedgerOptions.SectionName)
+            .Validate(o => o.BatchSize > 0 && o.PollInterval > TimeSpan.Zero, "Switchboard:Ledger:BatchSize and PollInterval must be positive.")
+            .ValidateOnStart();
+        services.AddSingleton<LedgerWorker>();
+        services.AddHostedService(sp => sp.GetRequiredService<LedgerWorker>());
+        return services;
+    }
+
+    private static IServiceCollection AddOutbox(this IServiceCollection services)
+    {
+        services.AddOptions<OutboxOptions>().BindConfiguration(OutboxOptions.SectionName)
+            .Validate(o => o.Problems().Count == 0, "Switchboard:Outbox settings are not valid (BatchSize, MaxAttempts, Lease, RetryBaseDelay, RetryMaxDelay, PollInterval must be positive).")
+            .ValidateOnStart();
+        services.AddSingleton<IOutboxHandler, TelephonyCommandHandler>();
+        services.AddSingleton<OutboxWorker>();
+        services.AddHostedService(sp => sp.GetRequiredService<OutboxWorker>());
         return services;
     }
 
@@ -98,7 +129,14 @@ public static class SwitchboardHost
 /// yet does not stop the start: Switchboard comes up with readiness red, answers events 503, and
 /// keeps trying with back-off until the database is there.
 /// </summary>
-internal sealed partial class JournalInitializer(IJournalStore store, IOptions<JournalOptions> options, TimeProvider time, ILogger<JournalInitializer> logger) : IHostedService, IDisposable
+internal sealed partial class JournalInitializer(
+    IJournalStore store,
+    IOutboxStore outbox,
+    SqlCallStore calls,
+    StoresReady ready,
+    IOptions<JournalOptions> options,
+    TimeProvider time,
+    ILogger<JournalInitializer> logger) : IHostedService, IDisposable
 {
     private readonly CancellationTokenSource _stopping = new();
     private Task? _retrying;
@@ -108,7 +146,7 @@ internal sealed partial class JournalInitializer(IJournalStore store, IOptions<J
         var description = options.Value.Describe();
         try
         {
-            await store.InitializeAsync(cancellationToken).ConfigureAwait(false);
+            await InitializeAllAsync(cancellationToken).ConfigureAwait(false);
             LogReady(logger, description);
         }
         catch (Exception ex) when (options.Value.UsesPostgres && ex is System.Data.Common.DbException or TimeoutException or System.Net.Sockets.SocketException or IOException)
@@ -126,7 +164,7 @@ internal sealed partial class JournalInitializer(IJournalStore store, IOptions<J
             try
             {
                 await Task.Delay(delay, time, stopping).ConfigureAwait(false);
-                await store.InitializeAsync(stopping).ConfigureAwait(false);
+                await InitializeAllAsync(stopping).ConfigureAwait(false);
                 LogReady(logger, description);
                 return;
             }
@@ -140,6 +178,16 @@ internal sealed partial class JournalInitializer(IJournalStore store, IOptions<J
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
             }
         }
+    }
+
+    // The journal first: the ledger reads its events table. Each step is idempotent, so a retry after a
+    // failure halfway simply runs them all again.
+    private async Task InitializeAllAsync(CancellationToken cancellationToken)
+    {
+        await store.InitializeAsync(cancellationToken).ConfigureAwait(false);
+        await outbox.InitializeAsync(cancellationToken).ConfigureAwait(false);
+        await calls.InitializeAsync(cancellationToken).ConfigureAwait(false);
+        ready.Set();
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)

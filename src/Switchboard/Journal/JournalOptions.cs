@@ -32,6 +32,16 @@ public sealed class JournalOptions
         ? new Postgres.PostgresJournalStore(PostgresConnectionString!)
         : new Sqlite.SqliteJournalStore(SqlitePath, TimeSpan.FromSeconds(BusyTimeoutSeconds));
 
+    /// <summary>Opens the outbox on the same database (not yet initialised).</summary>
+    public Outbox.SqlOutboxStore CreateOutboxStore() => UsesPostgres
+        ? new Outbox.PostgresOutboxStore(PostgresConnectionString!)
+        : new Outbox.SqliteOutboxStore(SqlitePath, TimeSpan.FromSeconds(BusyTimeoutSeconds));
+
+    /// <summary>Opens the call ledger on the same database, enqueueing into <paramref name="outbox"/> (not yet initialised).</summary>
+    public Calls.SqlCallStore CreateCallStore(Outbox.IOutboxStore outbox) => UsesPostgres
+        ? new Calls.PostgresCallStore(PostgresConnectionString!, outbox)
+        : new Calls.SqliteCallStore(SqlitePath, outbox, TimeSpan.FromSeconds(BusyTimeoutSeconds));
+
     /// <summary>Where the store is, for people (no password).</summary>
     public string Describe()
     {

@@ -17,6 +17,7 @@ public sealed partial class JournalWriter(
     IJournalStore store,
     IOptions<JournalOptions> options,
     SwitchboardMetrics metrics,
+    [FromKeyedServices(WorkSignal.JournalCommitted)] WorkSignal committed,
     ILogger<JournalWriter> logger) : BackgroundService
 {
     private readonly Channel<Pending> _queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(options.Value.QueueCapacity)
@@ -65,6 +66,7 @@ public sealed partial class JournalWriter(
             {
                 var results = await store.AppendAsync(appends, CancellationToken.None).ConfigureAwait(false);
                 metrics.RecordCommit(batch.Count, Stopwatch.GetElapsedTime(started));
+                committed.Pulse();
                 for (var i = 0; i < batch.Count; i++)
                 {
                     batch[i].Completion.TrySetResult(results[i]);

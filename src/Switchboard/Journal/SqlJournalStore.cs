@@ -233,12 +233,26 @@ public abstract class SqlJournalStore : IJournalStore
             return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }, cancellationToken);
 
+    /// <summary>
+    /// Taken first in every append transaction where several writers can append at once, so that
+    /// journal ids become visible in id order: the ledger reads the journal with a cursor ("every id
+    /// above N"), and a row with a lower id committing after a higher one would be skipped for good.
+    /// Null where one writer appends (SQLite).
+    /// </summary>
+    protected virtual string? AppendOrderLockSql => null;
+
     /// <inheritdoc/>
     public Task<IReadOnlyList<AppendResult>> AppendAsync(IReadOnlyList<JournalAppend> batch, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(batch);
         return WriteAsync<IReadOnlyList<AppendResult>>(async (connection, tx, ct) =>
         {
+            if (AppendOrderLockSql is { } orderLock)
+            {
+                await using var lockCmd = Command(connection, tx, orderLock);
+                await lockCmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+
             var results = new AppendResult[batch.Count];
             var start = 0;
             for (var i = 0; i <= batch.Count; i++)

@@ -24,9 +24,10 @@ public interface IOutboxStore : IAsyncDisposable
     /// <summary>
     /// Claims up to <paramref name="max"/> due items for <paramref name="workerId"/> until
     /// <paramref name="now"/> + <paramref name="leaseDuration"/>: pending items whose next attempt is due,
-    /// and claimed items whose lease has expired. Oldest due first.
+    /// and claimed items whose lease has expired. Oldest due first. With <paramref name="kinds"/>, only
+    /// items of those kinds (an empty collection claims nothing).
     /// </summary>
-    Task<IReadOnlyList<OutboxEntry>> ClaimAsync(string workerId, int max, TimeSpan leaseDuration, DateTimeOffset now, CancellationToken cancellationToken);
+    Task<IReadOnlyList<OutboxEntry>> ClaimAsync(string workerId, int max, TimeSpan leaseDuration, DateTimeOffset now, CancellationToken cancellationToken, IReadOnlyCollection<string>? kinds = null);
 
     /// <summary>Marks the item done if <paramref name="workerId"/> still holds it; false (and nothing changed) otherwise.</summary>
     Task<bool> CompleteAsync(long id, string workerId, DateTimeOffset now, CancellationToken cancellationToken);

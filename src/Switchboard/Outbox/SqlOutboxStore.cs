@@ -32,8 +32,8 @@ public abstract class SqlOutboxStore : IOutboxStore
         UPDATE outbox SET status = 'claimed', claimed_by = @worker, lease_until = @lease_until
         WHERE id IN (
             SELECT id FROM outbox
-            WHERE (status = 'pending' AND next_attempt_at <= @now)
-               OR (status = 'claimed' AND lease_until <= @now)
+            WHERE ((status = 'pending' AND next_attempt_at <= @now)
+               OR (status = 'claimed' AND lease_until <= @now)){"{Kinds}"}
             ORDER BY next_attempt_at, id
             LIMIT @max{"{Lock}"})
         RETURNING {Columns}
@@ -169,15 +169,31 @@ public abstract class SqlOutboxStore : IOutboxStore
     }
 
     /// <inheritdoc/>
-    public Task<IReadOnlyList<OutboxEntry>> ClaimAsync(string workerId, int max, TimeSpan leaseDuration, DateTimeOffset now, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<OutboxEntry>> ClaimAsync(string workerId, int max, TimeSpan leaseDuration, DateTimeOffset now, CancellationToken cancellationToken, IReadOnlyCollection<string>? kinds = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(workerId);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(max);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(leaseDuration, TimeSpan.Zero);
-        var sql = ClaimSql;
+        var kindList = kinds?.ToArray() ?? [];
+        if (kinds is not null && kindList.Length == 0)
+        {
+            return Task.FromResult<IReadOnlyList<OutboxEntry>>([]);
+        }
+
+        // A worker claims only what it has a handler for: a PBX command waits for the PBX connector
+        // instead of failing its way into the dead-letter list at a Bitrix24 worker.
+        var kindFilter = kindList.Length == 0
+            ? string.Empty
+            : "\n              AND kind IN (" + string.Join(", ", kindList.Select((_, i) => "@kind" + i.ToString(System.Globalization.CultureInfo.InvariantCulture))) + ")";
+        var sql = ClaimSql.Replace("{Kinds}", kindFilter, StringComparison.Ordinal);
         return WriteAsync<IReadOnlyList<OutboxEntry>>(async (connection, tx, ct) =>
         {
             await using var cmd = Command(connection, tx, sql);
+            for (var i = 0; i < kindList.Length; i++)
+            {
+                Add(cmd, "kind" + i.ToString(System.Globalization.CultureInfo.InvariantCulture), kindList[i]);
+            }
+
             Add(cmd, "worker", workerId);
             Add(cmd, "lease_until", (now + leaseDuration).ToUnixTimeMilliseconds());
             Add(cmd, "now", now.ToUnixTimeMilliseconds());

@@ -32,6 +32,16 @@ public sealed class PostgresJournalStore : SqlJournalStore
     /// <inheritdoc/>
     protected override IReadOnlyList<string> SchemaStatements => [$"SELECT pg_advisory_xact_lock({SchemaLockKey})", .. SharedSchema];
 
+    // Another constant: held by each append transaction until it commits. Identity values are handed
+    // out in the order transactions take them, but become visible in commit order; with appends
+    // serialised here the two orders agree, and a reader that saw id N has seen every id below N that
+    // will ever exist (gaps are rolled-back or duplicate inserts, never late rows). The journal
+    // writer commits batches, so this costs one lock per batch, not per event.
+    private const long AppendOrderLockKey = 0x5357_4244_0003;
+
+    /// <inheritdoc/>
+    protected override string? AppendOrderLockSql => $"SELECT pg_advisory_xact_lock({AppendOrderLockKey})";
+
     /// <inheritdoc/>
     protected override string LockPortalRowsClause => " FOR SHARE";
 

@@ -1,0 +1,71 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Switchboard.Bitrix24.Events;
+using Switchboard.Bitrix24.Wire;
+using Switchboard.Outbox;
+
+namespace Switchboard.Calls;
+
+/// <summary>How the ledger's records and commands are written to the store, and journal rows read back as events.</summary>
+public static class CallJson
+{
+    /// <summary>The record's JSON: camelCase, enums as names, nulls left out.</summary>
+    public static JsonSerializerOptions Options { get; } = new(JsonSerializerDefaults.Web)
+    {
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        Converters = { new JsonStringEnumConverter() },
+    };
+
+    /// <summary>The stored form of a record.</summary>
+    public static string Write(CallRecord record) => JsonSerializer.Serialize(record, Options);
+
+    /// <summary>A stored record.</summary>
+    public static CallRecord Read(string json) =>
+        JsonSerializer.Deserialize<CallRecord>(json, Options) ?? throw new InvalidOperationException("A stored call record is null.");
+
+    /// <summary>The outbox row for a command the ledger emitted.</summary>
+    public static OutboxItem ToOutboxItem(OutboxCommand command, string memberId, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        var (kind, payload) = command switch
+        {
+            FinishCall f => (OutboxKinds.Finish, JsonSerializer.Serialize(new CallPayload(f.CallId), Options)),
+            ShowCard s => (OutboxKinds.Show, JsonSerializer.Serialize(new UserPayload(s.CallId, s.UserId), Options)),
+            HideCard h => (OutboxKinds.Hide, JsonSerializer.Serialize(new UserPayload(h.CallId, h.UserId), Options)),
+            AttachRecord a => (OutboxKinds.AttachRecord, JsonSerializer.Serialize(new RecordingPayload(a.CallId, a.Path), Options)),
+            OriginateCall o => (OutboxKinds.Originate, JsonSerializer.Serialize(o, Options)),
+            _ => throw new ArgumentException("Unknown command " + command.GetType().Name, nameof(command)),
+        };
+        return new OutboxItem(kind, command.Key, memberId, payload, now);
+    }
+
+    /// <summary>
+    /// The typed event of a journal row, parsed from its stored body (form or JSON, the tokens removed;
+    /// member_id and the data are as received). Null when the body no longer parses, which the journal's
+    /// own checks at receipt make a bug, not an input error.
+    /// </summary>
+    public static Bitrix24Event? ReadEvent(string contentType, string body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        var bytes = System.Text.Encoding.UTF8.GetBytes(body);
+        var parsed = contentType.StartsWith("application/json", StringComparison.OrdinalIgnoreCase)
+            ? JsonEventBodyParser.Parse(bytes)
+            : PhpFormParser.Parse(bytes);
+        if (!parsed.Success)
+        {
+            return null;
+        }
+
+        var typed = Bitrix24EventReader.Read(parsed.Root);
+        return typed.Success ? typed.Event : null;
+    }
+}
+
+/// <summary>Payload of a finish: the call; its arguments are read from the ledger when it is sent.</summary>
+public sealed record CallPayload(string CallId);
+
+/// <summary>Payload of show and hide.</summary>
+public sealed record UserPayload(string CallId, long UserId);
+
+/// <summary>Payload of attachRecord.</summary>
+public sealed record RecordingPayload(string CallId, string Path);

@@ -1,0 +1,50 @@
+namespace Switchboard.Hosting;
+
+/// <summary>
+/// Wakes a worker when there is new work in this process (an event committed, a command enqueued), so
+/// it does not wait for its next poll. Pulses while nobody waits collapse into one; workers still poll,
+/// because other instances on a shared PostgreSQL database add work this process never hears of.
+/// </summary>
+public sealed class WorkSignal : IDisposable
+{
+    /// <summary>Key of the signal pulsed after journal commits.</summary>
+    public const string JournalCommitted = "journal-committed";
+
+    /// <summary>Key of the signal pulsed after outbox commands are enqueued.</summary>
+    public const string OutboxEnqueued = "outbox-enqueued";
+
+    private readonly SemaphoreSlim _semaphore = new(0, 1);
+
+    /// <summary>Wakes the waiter (or the next one to wait).</summary>
+    public void Pulse()
+    {
+        try
+        {
+            _semaphore.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // Already signalled: one wake-up covers every pulse since.
+        }
+    }
+
+    /// <summary>Waits for a pulse or for <paramref name="timeout"/>; true when pulsed.</summary>
+    public Task<bool> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken) => _semaphore.WaitAsync(timeout, cancellationToken);
+
+    /// <inheritdoc/>
+    public void Dispose() => _semaphore.Dispose();
+}
+
+/// <summary>Completes once every store's schema is in place; workers wait for it before their first pass.</summary>
+public sealed class StoresReady
+{
+    private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes when the stores are initialised.</summary>
+    public Task WhenReady => _ready.Task;
+
+    /// <summary>True once initialised.</summary>
+    public bool IsReady => _ready.Task.IsCompleted;
+
+    internal void Set() => _ready.TrySetResult();
+}

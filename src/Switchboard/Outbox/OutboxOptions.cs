@@ -1,0 +1,54 @@
+namespace Switchboard.Outbox;
+
+/// <summary>How the outbox worker claims and retries (section <c>Switchboard:Outbox</c>).</summary>
+public sealed class OutboxOptions
+{
+    /// <summary>Configuration section.</summary>
+    public const string SectionName = "Switchboard:Outbox";
+
+    /// <summary>Commands claimed per pass. 50 fills one Bitrix24 batch request per portal.</summary>
+    public int BatchSize { get; set; } = 50;
+
+    /// <summary>
+    /// How long a claim holds a command. A worker that dies mid-send loses its claim after this and
+    /// another takes the command; longer than the REST client's own retries of one request.
+    /// </summary>
+    public TimeSpan Lease { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Failed attempts before a command is dead-lettered (<c>switchboard outbox list --dead</c>).</summary>
+    public int MaxAttempts { get; set; } = 10;
+
+    /// <summary>The first retry's delay; doubled per attempt, with jitter, up to <see cref="RetryMaxDelay"/>.</summary>
+    public TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The longest delay between two attempts.</summary>
+    public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>How often an idle worker looks for due commands (other instances' and retries coming due).</summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>A name for this worker in claims; the host name and process id when empty.</summary>
+    public string WorkerId { get; set; } = "";
+
+    /// <summary>Problems with these settings, each naming the setting.</summary>
+    public IReadOnlyList<string> Problems()
+    {
+        var problems = new List<string>();
+        if (BatchSize < 1)
+        {
+            problems.Add($"{SectionName}:{nameof(BatchSize)} must be at least 1.");
+        }
+
+        if (Lease <= TimeSpan.Zero || RetryBaseDelay <= TimeSpan.Zero || RetryMaxDelay < RetryBaseDelay || PollInterval <= TimeSpan.Zero)
+        {
+            problems.Add($"{SectionName}: {nameof(Lease)}, {nameof(RetryBaseDelay)} and {nameof(PollInterval)} must be positive and {nameof(RetryMaxDelay)} at least {nameof(RetryBaseDelay)}.");
+        }
+
+        if (MaxAttempts < 1)
+        {
+            problems.Add($"{SectionName}:{nameof(MaxAttempts)} must be at least 1.");
+        }
+
+        return problems;
+    }
+}

@@ -1,0 +1,206 @@
+using Microsoft.Extensions.Options;
+using Switchboard.Hosting;
+
+namespace Switchboard.Outbox;
+
+/// <summary>
+/// Sends what the outbox holds: claims due commands under a lease, hands each portal's commands to
+/// their handler (one Bitrix24 batch request per portal and pass, where the handler batches), then
+/// completes, reschedules with back-off, or dead-letters each. Portals are served in parallel; one
+/// portal's outage only delays that portal's commands.
+/// </summary>
+/// <remarks>
+/// At-least-once with idempotent effects: a command is marked done only after its effect is confirmed,
+/// so a crash in between re-sends it when the lease runs out, and the handler recognises the repeat
+/// (see <see cref="IOutboxHandler"/>). A lease that runs out is not a failed attempt.
+/// </remarks>
+public sealed partial class OutboxWorker(
+    IOutboxStore store,
+    IEnumerable<IOutboxHandler> handlers,
+    IOptions<OutboxOptions> options,
+    StoresReady ready,
+    [FromKeyedServices(WorkSignal.OutboxEnqueued)] WorkSignal enqueued,
+    TimeProvider time,
+    ILogger<OutboxWorker> logger) : BackgroundService
+{
+    private readonly Dictionary<string, IOutboxHandler> _byKind = handlers
+        .SelectMany(h => h.Kinds.Select(k => (Kind: k, Handler: h)))
+        .ToDictionary(x => x.Kind, x => x.Handler, StringComparer.Ordinal);
+
+    private readonly string _workerId = string.IsNullOrWhiteSpace(options.Value.WorkerId)
+        ? $"{Environment.MachineName}:{Environment.ProcessId}"
+        : options.Value.WorkerId;
+
+    /// <summary>The kinds this process executes.</summary>
+    public IReadOnlyCollection<string> Kinds => _byKind.Keys;
+
+    /// <summary>Runs passes until nothing is due. For tests and tools; the hosted loop does this itself.</summary>
+    public async Task<int> DrainAsync(CancellationToken cancellationToken)
+    {
+        var total = 0;
+        int handled;
+        while ((handled = await PassAsync(cancellationToken).ConfigureAwait(false)) > 0)
+        {
+            total += handled;
+        }
+
+        return total;
+    }
+
+    /// <inheritdoc/>
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var o = options.Value;
+        foreach (var problem in o.Problems())
+        {
+            LogBadSettings(logger, problem);
+        }
+
+        try
+        {
+            await ready.WhenReady.WaitAsync(stoppingToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+
+        var errorDelay = TimeSpan.FromSeconds(1);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                if (await PassAsync(stoppingToken).ConfigureAwait(false) == 0)
+                {
+                    await enqueued.WaitAsync(o.PollInterval, stoppingToken).ConfigureAwait(false);
+                }
+
+                errorDelay = TimeSpan.FromSeconds(1);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is System.Data.Common.DbException or TimeoutException or IOException or System.Net.Sockets.SocketException or InvalidOperationException)
+            {
+                // The store is unreachable (PostgreSQL down, SQLite locked): claims wait, nothing is lost.
+                LogStoreFailed(logger, ex.GetType().Name, ex.Message);
+                try
+                {
+                    await Task.Delay(errorDelay, time, stoppingToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
+                errorDelay = TimeSpan.FromTicks(Math.Min(errorDelay.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
+            }
+        }
+    }
+
+    /// <summary>One claim and its execution; returns how many commands were claimed.</summary>
+    public async Task<int> PassAsync(CancellationToken cancellationToken)
+    {
+        var o = options.Value;
+        var claimed = await store.ClaimAsync(_workerId, Math.Max(1, o.BatchSize), o.Lease, time.GetUtcNow(), cancellationToken, _byKind.Keys).ConfigureAwait(false);
+        if (claimed.Count == 0)
+        {
+            return 0;
+        }
+
+        var groups = claimed.GroupBy(e => (e.MemberId, Handler: _byKind[e.Kind]));
+        await Task.WhenAll(groups.Select(g => RunAsync(g.Key.MemberId, g.Key.Handler, [.. g], cancellationToken))).ConfigureAwait(false);
+        return claimed.Count;
+    }
+
+    private async Task RunAsync(string memberId, IOutboxHandler handler, IReadOnlyList<OutboxEntry> entries, CancellationToken cancellationToken)
+    {
+        IReadOnlyDictionary<long, CommandOutcome> outcomes;
+        try
+        {
+            outcomes = await handler.ExecuteAsync(memberId, entries, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopping: the claims run out and the commands are picked up again; not an attempt.
+            return;
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            LogHandlerFailed(logger, handler.GetType().Name, memberId, ex.GetType().Name, ex.Message);
+            var failure = new CommandOutcome.Retry($"{ex.GetType().Name}: {ex.Message}");
+            outcomes = entries.ToDictionary(e => e.Id, _ => (CommandOutcome)failure);
+        }
+
+        // Recording an outcome must not be cut short by the stop: the remote effect has happened.
+        foreach (var entry in entries)
+        {
+            var outcome = outcomes.TryGetValue(entry.Id, out var o) ? o : new CommandOutcome.Retry("The handler reported no outcome.");
+            await RecordAsync(entry, outcome).ConfigureAwait(false);
+        }
+    }
+
+    private async Task RecordAsync(OutboxEntry entry, CommandOutcome outcome)
+    {
+        var o = options.Value;
+        var now = time.GetUtcNow();
+        switch (outcome)
+        {
+            case CommandOutcome.Done done:
+                if (await store.CompleteAsync(entry.Id, _workerId, now, CancellationToken.None).ConfigureAwait(false))
+                {
+                    LogDone(logger, entry.Kind, entry.Key, entry.MemberId, done.Note ?? "");
+                }
+
+                break;
+            case CommandOutcome.Retry retry:
+                var delay = retry.After ?? Backoff(entry.Attempts, o);
+                var result = await store.FailAsync(entry.Id, _workerId, retry.Error, now + delay, Math.Max(1, o.MaxAttempts), CancellationToken.None).ConfigureAwait(false);
+                if (result == FailOutcome.Dead)
+                {
+                    LogDead(logger, entry.Kind, entry.Key, entry.MemberId, entry.Attempts + 1, retry.Error);
+                }
+                else if (result == FailOutcome.WillRetry)
+                {
+                    LogWillRetry(logger, entry.Kind, entry.Key, entry.MemberId, entry.Attempts + 1, delay, retry.Error);
+                }
+
+                break;
+            case CommandOutcome.Fail fail:
+                // maxAttempts = attempts + 1: this failure is the last.
+                await store.FailAsync(entry.Id, _workerId, fail.Error, now, entry.Attempts + 1, CancellationToken.None).ConfigureAwait(false);
+                LogDead(logger, entry.Kind, entry.Key, entry.MemberId, entry.Attempts + 1, fail.Error);
+                break;
+        }
+    }
+
+    /// <summary>base × 2^attempts, capped, with ±20 % jitter so a portal's commands do not come back in lock-step.</summary>
+    internal static TimeSpan Backoff(int attempts, OutboxOptions o)
+    {
+        var exponent = Math.Min(attempts, 20);
+        var ticks = Math.Min(o.RetryBaseDelay.Ticks * (1L << exponent), o.RetryMaxDelay.Ticks);
+#pragma warning disable CA5394 // Jitter, not security.
+        var jitter = 0.8 + (Random.Shared.NextDouble() * 0.4);
+#pragma warning restore CA5394
+        return TimeSpan.FromTicks((long)(ticks * jitter));
+    }
+
+    [LoggerMessage(EventId = 4000, Level = LogLevel.Warning, Message = "Outbox setting problem: {Problem}")]
+    private static partial void LogBadSettings(ILogger logger, string problem);
+
+    [LoggerMessage(EventId = 4001, Level = LogLevel.Debug, Message = "Outbox {Kind} {Key} for {MemberId} done {Note}")]
+    private static partial void LogDone(ILogger logger, string kind, string key, string memberId, string note);
+
+    [LoggerMessage(EventId = 4002, Level = LogLevel.Warning, Message = "Outbox {Kind} {Key} for {MemberId} failed (attempt {Attempt}), retry in {Delay}: {Error}")]
+    private static partial void LogWillRetry(ILogger logger, string kind, string key, string memberId, int attempt, TimeSpan delay, string error);
+
+    [LoggerMessage(EventId = 4003, Level = LogLevel.Error, Message = "Outbox {Kind} {Key} for {MemberId} is dead after {Attempts} attempts: {Error}. `switchboard outbox retry` sends it again")]
+    private static partial void LogDead(ILogger logger, string kind, string key, string memberId, int attempts, string error);
+
+    [LoggerMessage(EventId = 4004, Level = LogLevel.Error, Message = "Outbox handler {Handler} failed for {MemberId}: {ErrorType} {Error}")]
+    private static partial void LogHandlerFailed(ILogger logger, string handler, string memberId, string errorType, string error);
+
+    [LoggerMessage(EventId = 4005, Level = LogLevel.Warning, Message = "Outbox store not available: {ErrorType} {Error}")]
+    private static partial void LogStoreFailed(ILogger logger, string errorType, string error);
+}

@@ -1,0 +1,87 @@
+using Switchboard.Emulator;
+
+namespace Switchboard.Tests.Infrastructure;
+
+/// <summary>
+/// A Switchboard server pointed at the portal emulator the way the README's lab section says: the
+/// emulator's app credentials, http allowed, 127.0.0.0/8 allowed for outbound requests, the install
+/// delivered. What an integrator runs to try a set-up, as a test fixture.
+/// </summary>
+public sealed class PortalLab : IAsyncDisposable
+{
+    private PortalLab(PortalEmulator emulator, SwitchboardServer server)
+    {
+        Emulator = emulator;
+        Server = server;
+    }
+
+    public PortalEmulator Emulator { get; }
+
+    public SwitchboardServer Server { get; }
+
+    public string MemberId => Emulator.Options.MemberId;
+
+    public Uri HandlerUrl => new(Server.BaseAddress, "/bitrix24/events");
+
+    /// <summary>The settings that point a server at <paramref name="emulator"/>.</summary>
+    public static Dictionary<string, string?> Settings(PortalEmulator emulator) => new()
+    {
+        ["Switchboard:Install:AllowedDomains"] = "127.0.0.1",
+        ["Switchboard:Install:AllowInsecureHttp"] = "true",
+        ["Switchboard:Bitrix24:ClientId"] = emulator.Options.ClientId,
+        ["Switchboard:Bitrix24:ClientSecret"] = emulator.Options.ClientSecret,
+        ["Switchboard:Bitrix24:OAuthServer"] = emulator.BaseAddress.ToString(),
+        ["Switchboard:Bitrix24:AllowInsecureHttp"] = "true",
+        ["Switchboard:Bitrix24:AllowedNetworks:0"] = "127.0.0.0/8",
+        // Tests wait on the outbox; keep its retries short.
+        ["Switchboard:Outbox:RetryBaseDelay"] = "00:00:00.200",
+        ["Switchboard:Outbox:RetryMaxDelay"] = "00:00:01",
+        ["Switchboard:Outbox:PollInterval"] = "00:00:00.100",
+        ["Switchboard:Ledger:PollInterval"] = "00:00:00.100",
+    };
+
+    public static async Task<PortalLab> StartAsync(string? postgres = null, IReadOnlyDictionary<string, string?>? settings = null, EmulatorOptions? emulatorOptions = null, bool install = true)
+    {
+        var emulator = new PortalEmulator(emulatorOptions ?? new EmulatorOptions { Url = "http://127.0.0.1:0" });
+        await emulator.StartAsync();
+        var all = Settings(emulator);
+        foreach (var (k, v) in settings ?? new Dictionary<string, string?>())
+        {
+            all[k] = v;
+        }
+
+        var server = await SwitchboardServer.StartAsync(postgres, all);
+        var lab = new PortalLab(emulator, server);
+        if (install)
+        {
+            var sent = await emulator.SendInstallAsync(lab.HandlerUrl);
+            sent.Deliveries.Single().Status.Should().Be(200);
+        }
+
+        return lab;
+    }
+
+    /// <summary>Polls <paramref name="condition"/> until it holds or the deadline passes (then fails with <paramref name="what"/>).</summary>
+    public static async Task WaitUntilAsync(Func<Task<bool>> condition, string what, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(20));
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException("Timed out waiting until " + what);
+            }
+
+            await Task.Delay(25);
+        }
+    }
+
+    public static Task WaitUntilAsync(Func<bool> condition, string what, TimeSpan? timeout = null) =>
+        WaitUntilAsync(() => Task.FromResult(condition()), what, timeout);
+
+    public async ValueTask DisposeAsync()
+    {
+        await Server.DisposeAsync();
+        await Emulator.DisposeAsync();
+    }
+}
