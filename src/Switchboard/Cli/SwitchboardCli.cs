@@ -13,7 +13,7 @@ namespace Switchboard.Cli;
 /// store the server writes, chosen the same way (appsettings.json, <c>Switchboard__…</c> environment
 /// variables, <c>--data</c> / <c>--postgres</c>).
 /// </summary>
-public static class SwitchboardCli
+public static partial class SwitchboardCli
 {
     /// <summary>Exit code: the thing asked for does not exist.</summary>
     public const int NotFound = 1;
@@ -44,6 +44,8 @@ public static class SwitchboardCli
         root.Subcommands.Add(ServeCommand(data, postgres));
         root.Subcommands.Add(EventsCommand(data, postgres, json));
         root.Subcommands.Add(PortalsCommand(data, postgres, json));
+        root.Subcommands.Add(CallsCommand(data, postgres, json));
+        root.Subcommands.Add(OutboxCommand(data, postgres, json));
         root.Subcommands.Add(EmulatorCommand());
 
         var parsed = root.Parse(args);
@@ -252,7 +254,18 @@ public static class SwitchboardCli
         return new Command("portals", "Portals (Bitrix24 accounts) Switchboard is installed in.") { list };
     }
 
-    private static async Task<int> WithStoreAsync(ParseResult parse, Option<string?> data, Option<string?> postgres, Func<IJournalStore, IAnsiConsole, Task<int>> work)
+    private static Task<int> WithStoreAsync(ParseResult parse, Option<string?> data, Option<string?> postgres, Func<IJournalStore, IAnsiConsole, Task<int>> work) =>
+        WithOptionsAsync(parse, data, postgres, async (options, console) =>
+        {
+            // Read only: no InitializeAsync, which creates and upgrades the schema. Reading must work
+            // with a read-only database role, and must not plant a schema in whatever database
+            // --postgres names by mistake; a store without the tables fails here with its reason.
+            await using var store = options.CreateStore();
+            return await work(store, console).ConfigureAwait(false);
+        });
+
+    /// <summary>Opens nothing itself: resolves the store settings, checks a SQLite file exists, and turns store failures into exit code 3.</summary>
+    private static async Task<int> WithOptionsAsync(ParseResult parse, Option<string?> data, Option<string?> postgres, Func<JournalOptions, IAnsiConsole, Task<int>> work)
     {
         var options = LoadJournalOptions(Overrides(parse, data, postgres));
         var console = AnsiConsole.Create(new AnsiConsoleSettings
@@ -276,11 +289,7 @@ public static class SwitchboardCli
 
         try
         {
-            // Read only: no InitializeAsync, which creates and upgrades the schema. Reading must work
-            // with a read-only database role, and must not plant a schema in whatever database
-            // --postgres names by mistake; a store without the tables fails here with its reason.
-            await using var store = options.CreateStore();
-            return await work(store, console).ConfigureAwait(false);
+            return await work(options, console).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is System.Data.Common.DbException or InvalidOperationException or IOException or TimeoutException)
         {
