@@ -3,6 +3,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 using System.Threading.Channels;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -114,6 +115,8 @@ public sealed class PortalEmulator : IAsyncDisposable
             var port = _port != 0 ? _port : configured.Port;
             var builder = WebApplication.CreateSlimBuilder();
             builder.Logging.ClearProviders();
+            // The admin endpoints take fault kinds by name ({"kind":"ApplyThenDrop"}), as the README shows; numbers still work.
+            builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new JsonStringEnumConverter()));
             builder.WebHost.ConfigureKestrel(k =>
             {
                 k.Listen(address, port);
