@@ -11,6 +11,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Switchboard.Bitrix24.Wire;
 
@@ -894,13 +895,18 @@ public sealed class PortalEmulator : IAsyncDisposable
 
         if (after == FaultKind.ApplyThenDelay)
         {
+            // A stop does not wait for a held answer: it is lost, as when the portal goes away mid-request.
+            var stopping = context.RequestServices.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
+            using var held = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, stopping);
             try
             {
-                await Task.Delay(Faults.Delay, context.RequestAborted);
+                await Task.Delay(Faults.Delay, held.Token);
             }
-            catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+            catch (OperationCanceledException) when (held.IsCancellationRequested)
             {
-                return; // The client gave up (or was killed) while waiting; the work stays done.
+                // The client gave up (or was killed) while waiting, or the emulator is stopping; the work stays done.
+                context.Abort();
+                return;
             }
         }
 

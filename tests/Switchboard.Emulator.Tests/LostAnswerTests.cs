@@ -85,6 +85,26 @@ public sealed class LostAnswerTests
     }
 
     [Fact]
+    public async Task Stopping_the_emulator_drops_a_held_answer_at_once_and_keeps_the_work()
+    {
+        await using var portal = await Portal.StartAsync();
+        var callId = await RegisterAsync(portal);
+        portal.Emulator.Faults.Delay = TimeSpan.FromMinutes(5);
+        portal.Emulator.Faults.FailNext(1, FaultKind.ApplyThenDelay);
+
+        var waiting = FinishAsync(portal, callId);
+        await UntilAsync(() => portal.Emulator.State.FindCall(callId)!.Finished);
+        var stop = portal.Emulator.StopAsync();
+
+        // Kestrel would otherwise wait its 30 s shutdown timeout for the held request.
+        await stop.WaitAsync(TimeSpan.FromSeconds(20));
+        await FluentActions.Awaiting(() => waiting).Should().ThrowAsync<HttpRequestException>();
+        await portal.Emulator.StartAsync();
+        portal.Emulator.State.FindCall(callId)!.Finished.Should().BeTrue();
+        portal.Emulator.State.RequestsFor(callId, Finish).Should().Be(1);
+    }
+
+    [Fact]
     public async Task Apply_then_drop_on_a_batch_runs_every_command_and_logs_each_with_its_call_id()
     {
         await using var portal = await Portal.StartAsync();
