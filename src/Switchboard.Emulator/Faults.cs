@@ -11,6 +11,17 @@ public enum FaultKind
     Delay,
     /// <summary>Abort the connection without an answer.</summary>
     DropConnection,
+    /// <summary>
+    /// Execute the request normally (state changed, logged with the status it would have answered), then
+    /// abort the connection without an answer: the portal did the work but the client never hears of it.
+    /// A <c>batch</c> runs all its commands first.
+    /// </summary>
+    ApplyThenDrop,
+    /// <summary>
+    /// Execute the request normally, then hold the answer for <see cref="Faults.Delay"/> (real time): the
+    /// work has already taken effect while the client waits, e.g. to be killed. A <c>batch</c> runs all its commands first.
+    /// </summary>
+    ApplyThenDelay,
 }
 
 /// <summary>
@@ -20,11 +31,11 @@ public enum FaultKind
 public sealed class Faults
 {
     private readonly Lock _sync = new();
-    private readonly Queue<FaultKind> _queue = new();
+    private readonly List<(FaultKind Kind, string? Method)> _queue = [];
     private volatile bool _outage;
     private string? _leadCreationError;
 
-    /// <summary>How long a <see cref="FaultKind.Delay"/> fault holds the answer (real time).</summary>
+    /// <summary>How long a <see cref="FaultKind.Delay"/> or <see cref="FaultKind.ApplyThenDelay"/> fault holds the answer (real time).</summary>
     public TimeSpan Delay { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>While true every REST and OAuth request answers 503 (a portal outage).</summary>
@@ -34,15 +45,27 @@ public sealed class Faults
         set => _outage = value;
     }
 
-    /// <summary>Makes the next <paramref name="count"/> requests fail with <paramref name="kind"/>.</summary>
-    public void FailNext(int count, FaultKind kind)
+    /// <summary>
+    /// Makes the next <paramref name="count"/> requests fail with <paramref name="kind"/>. Faults are taken
+    /// in the order they were added; each request takes at most one.
+    /// </summary>
+    /// <param name="count">How many requests the fault hits.</param>
+    /// <param name="kind">What happens to each of them.</param>
+    /// <param name="method">
+    /// When set, only requests to this method take the fault (case-insensitive, without <c>.json</c>, e.g.
+    /// <c>telephony.externalCall.finish</c>, <c>batch</c>, <c>oauth/token</c>); other requests pass it by.
+    /// It is matched against the request's URL, so a command inside a <c>batch</c> does not take a fault
+    /// aimed at its method: aim at <c>batch</c> for that. Null hits any request.
+    /// </param>
+    public void FailNext(int count, FaultKind kind, string? method = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
+        var target = method is null ? null : Normalize(method);
         lock (_sync)
         {
             for (var i = 0; i < count; i++)
             {
-                _queue.Enqueue(kind);
+                _queue.Add((kind, target));
             }
         }
     }
@@ -67,12 +90,30 @@ public sealed class Faults
         }
     }
 
-    internal FaultKind? Take()
+    /// <summary>Takes the first pending fault aimed at <paramref name="method"/> or at any request.</summary>
+    internal FaultKind? Take(string method)
     {
+        var name = Normalize(method);
         lock (_sync)
         {
-            return _queue.TryDequeue(out var kind) ? kind : null;
+            var i = _queue.FindIndex(f => f.Method is null || f.Method == name);
+            if (i < 0)
+            {
+                return null;
+            }
+
+            var kind = _queue[i].Kind;
+            _queue.RemoveAt(i);
+            return kind;
         }
+    }
+
+    // Method names are case-insensitive on the portal (REFERENCE §4.1: "Optional suffix .json (default)";
+    // "Method names are case-insensitive in practice"), so a fault aimed at one matches every spelling.
+    private static string Normalize(string method)
+    {
+        var name = method.Trim().ToLowerInvariant();
+        return name.EndsWith(".json", StringComparison.Ordinal) ? name[..^5] : name;
     }
 
     internal string? TakeLeadCreationError()

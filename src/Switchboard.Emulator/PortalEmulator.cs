@@ -3,6 +3,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 using System.Threading.Channels;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -10,6 +11,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Switchboard.Bitrix24.Wire;
 
@@ -25,6 +27,17 @@ public sealed class PortalEmulator : IAsyncDisposable
 {
     private static readonly FormLimits RequestLimits = new() { MaxKeys = 20_000, MaxDepth = 16, MaxKeyLength = 1024, MaxValueLength = 256 * 1024 * 1024 };
     private static readonly JsonSerializerOptions StateJson = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+    private static readonly object AfterApplyFault = new();
+
+    // The methods whose requests are counted per CALL_ID (RequestLogEntry.CallId, PortalState.RequestsFor).
+    private static readonly HashSet<string> CallMethods = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "telephony.externalcall.register",
+        "telephony.externalcall.show",
+        "telephony.externalcall.hide",
+        "telephony.externalcall.finish",
+        "telephony.externalcall.attachrecord",
+    };
 
     private readonly EmulatorOptions _options;
     private readonly TimeProvider _time;
@@ -103,6 +116,8 @@ public sealed class PortalEmulator : IAsyncDisposable
             var port = _port != 0 ? _port : configured.Port;
             var builder = WebApplication.CreateSlimBuilder();
             builder.Logging.ClearProviders();
+            // The admin endpoints take fault kinds by name ({"kind":"ApplyThenDrop"}), as the README shows; numbers still work.
+            builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new JsonStringEnumConverter()));
             builder.WebHost.ConfigureKestrel(k =>
             {
                 k.Listen(address, port);
@@ -397,7 +412,7 @@ public sealed class PortalEmulator : IAsyncDisposable
             Faults.Outage = r.Outage ?? Faults.Outage;
             if (r.Kind is { } kind)
             {
-                Faults.FailNext(r.Count ?? 1, kind);
+                Faults.FailNext(r.Count ?? 1, kind, r.Method);
             }
 
             return Results.Ok();
@@ -430,9 +445,49 @@ public sealed class PortalEmulator : IAsyncDisposable
                 ["recordings"] = JsonSerializer.SerializeToNode(State.RecordingList, StateJson),
                 ["deliveries"] = JsonSerializer.SerializeToNode(State.DeliveryList, StateJson),
                 ["requests"] = JsonSerializer.SerializeToNode(State.Log, StateJson),
+                ["call_requests"] = CallRequests(State.Log),
             };
             return root.ToJsonString(StateJson);
         }
+    }
+
+    // {"<CALL_ID>": {"telephony.externalcall.finish": 2, ...}}: what PortalState.RequestsFor counts.
+    private static JsonObject CallRequests(IEnumerable<RequestLogEntry> log)
+    {
+        var calls = new JsonObject();
+        foreach (var entry in log)
+        {
+            if (entry.CallId is not { } callId)
+            {
+                continue;
+            }
+
+            if (calls[callId] is not JsonObject methods)
+            {
+                methods = new JsonObject();
+                calls[callId] = methods;
+            }
+
+            methods[entry.Method] = (methods[entry.Method]?.GetValue<int>() ?? 0) + 1;
+        }
+
+        return calls;
+    }
+
+    // The CALL_ID a telephony.externalCall.* request was about: register's is the one it issued.
+    private static string? CallIdOf(string method, FormNode p, RestOutcome outcome)
+    {
+        if (!CallMethods.Contains(method))
+        {
+            return null;
+        }
+
+        if (method == "telephony.externalcall.register")
+        {
+            return outcome.Result is JsonObject result && result["CALL_ID"] is JsonValue id && id.TryGetValue<string>(out var issued) ? issued : null;
+        }
+
+        return Params.Str(p, "CALL_ID");
     }
 
     private async Task<bool> ApplyFaultAsync(HttpContext context, string method)
@@ -443,7 +498,8 @@ public sealed class PortalEmulator : IAsyncDisposable
             return true;
         }
 
-        switch (Faults.Take())
+        var fault = Faults.Take(method);
+        switch (fault)
         {
             case FaultKind.InternalServerError:
                 await WriteError(context, method, 500, "INTERNAL_SERVER_ERROR", "Internal server error");
@@ -457,6 +513,10 @@ public sealed class PortalEmulator : IAsyncDisposable
                 return true;
             case FaultKind.Delay:
                 await Task.Delay(Faults.Delay, context.RequestAborted);
+                return false;
+            case FaultKind.ApplyThenDrop or FaultKind.ApplyThenDelay:
+                // Executed as usual; Write then drops or holds the answer it was about to send.
+                context.Items[AfterApplyFault] = fault;
                 return false;
             default:
                 return false;
@@ -514,6 +574,7 @@ public sealed class PortalEmulator : IAsyncDisposable
 
         var caller = new Caller(user, pair);
         var started = _time.GetUtcNow();
+        string? callId = null;
         RestOutcome outcome;
         double operating = 0;
         var resetAt = started;
@@ -533,11 +594,12 @@ public sealed class PortalEmulator : IAsyncDisposable
         {
             outcome = await _methods.InvokeAsync(name, p, caller, context.RequestAborted);
             (operating, resetAt) = _operating.Charge(name, _options.OperatingCostPerCall.TotalSeconds);
+            callId = CallIdOf(name, p, outcome);
         }
 
         if (outcome.IsError)
         {
-            await WriteError(context, name, outcome.Status, outcome.Error!, outcome.Description!);
+            await WriteError(context, name, outcome.Status, outcome.Error!, outcome.Description!, callId);
             return;
         }
 
@@ -553,7 +615,7 @@ public sealed class PortalEmulator : IAsyncDisposable
         }
 
         body["time"] = TimeBlock(started, operating, resetAt);
-        await Write(context, name, 200, body.ToJsonString(), "application/json", null);
+        await Write(context, name, 200, body.ToJsonString(), "application/json", null, callId);
     }
 
     // Bitrix's rest module answers an unknown method with ERROR_METHOD_NOT_FOUND "Method not found!"
@@ -619,6 +681,7 @@ public sealed class PortalEmulator : IAsyncDisposable
 
             var parsed = PhpFormParser.Parse(q < 0 ? "" : text[(q + 1)..], RequestLimits);
             RestOutcome outcome;
+            string? callId = null;
             if (name == "batch")
             {
                 // Nested batch is forbidden since rest 24.0.0.
@@ -638,7 +701,11 @@ public sealed class PortalEmulator : IAsyncDisposable
                 // "An outer batch is not counted, but each command inside it is."
                 var (operating, resetAt) = _operating.Charge(name, _options.OperatingCostPerCall.TotalSeconds);
                 times[id] = TimeBlock(started, operating, resetAt);
+                callId = CallIdOf(name, parsed.Root, outcome);
             }
+
+            // Each command is logged on its own, so a finish inside a batch counts like a finish on its own.
+            State.Record(new RequestLogEntry(name, _time.GetUtcNow(), outcome.Status, outcome.Error) { CallId = callId, BatchCommand = id });
 
             if (outcome.IsError)
             {
@@ -812,12 +879,37 @@ public sealed class PortalEmulator : IAsyncDisposable
         _ => null,
     };
 
-    private Task WriteError(HttpContext context, string method, int status, string error, string description) =>
-        Write(context, method, status, new JsonObject { ["error"] = error, ["error_description"] = description }.ToJsonString(), "application/json", error);
+    private Task WriteError(HttpContext context, string method, int status, string error, string description, string? callId = null) =>
+        Write(context, method, status, new JsonObject { ["error"] = error, ["error_description"] = description }.ToJsonString(), "application/json", error, callId);
 
-    private async Task Write(HttpContext context, string method, int status, string body, string contentType, string? error)
+    private async Task Write(HttpContext context, string method, int status, string body, string contentType, string? error, string? callId = null)
     {
-        State.Record(new RequestLogEntry(method, _time.GetUtcNow(), status, error));
+        var after = context.Items.TryGetValue(AfterApplyFault, out var kind) ? (FaultKind?)kind : null;
+        State.Record(new RequestLogEntry(method, _time.GetUtcNow(), status, error) { CallId = callId, Fault = after });
+        if (after == FaultKind.ApplyThenDrop)
+        {
+            // The work is done and logged; the answer is lost on the way back.
+            context.Abort();
+            return;
+        }
+
+        if (after == FaultKind.ApplyThenDelay)
+        {
+            // A stop does not wait for a held answer: it is lost, as when the portal goes away mid-request.
+            var stopping = context.RequestServices.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
+            using var held = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, stopping);
+            try
+            {
+                await Task.Delay(Faults.Delay, held.Token);
+            }
+            catch (OperationCanceledException) when (held.IsCancellationRequested)
+            {
+                // The client gave up (or was killed) while waiting, or the emulator is stopping; the work stays done.
+                context.Abort();
+                return;
+            }
+        }
+
         context.Response.StatusCode = status;
         context.Response.ContentType = contentType + "; charset=utf-8";
         await context.Response.WriteAsync(body, context.RequestAborted);
@@ -843,7 +935,7 @@ public sealed record ClickToCall
     public bool IsMobile { get; init; }
 }
 
-internal sealed record FaultRequest(FaultKind? Kind, int? Count, bool? Outage);
+internal sealed record FaultRequest(FaultKind? Kind, int? Count, bool? Outage, string? Method);
 internal sealed record InstallRequest(string Url);
 internal sealed record CallEventRequest(string CallId, long? UserId, string? FailedCode, int? Duration);
 internal sealed record UpdateRequest(string Version);

@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace Switchboard.Emulator;
 
 /// <summary>A bound event handler (event.bind).</summary>
@@ -9,8 +11,33 @@ public sealed record ExternalLine(long Id, string Number, string Name, bool CrmA
 /// <summary>A recording attached to a call.</summary>
 public sealed record Recording(long FileId, string CallId, string FileName, long Size, string Mode);
 
-/// <summary>One REST or OAuth request as the emulator answered it.</summary>
-public sealed record RequestLogEntry(string Method, DateTimeOffset Time, int Status, string? Error);
+/// <summary>
+/// One REST or OAuth request as the emulator answered it, or one command inside a <c>batch</c> (then
+/// <see cref="BatchCommand"/> is set and the batch itself follows as its own entry).
+/// </summary>
+/// <param name="Method">Lower-cased method name without <c>.json</c>, e.g. <c>telephony.externalcall.finish</c>.</param>
+/// <param name="Time">When it was answered.</param>
+/// <param name="Status">The HTTP status answered (for a batch command, the status the command alone would have had); 0 for a <see cref="FaultKind.DropConnection"/>.</param>
+/// <param name="Error">The error code answered, if any.</param>
+public sealed record RequestLogEntry(string Method, DateTimeOffset Time, int Status, string? Error)
+{
+    /// <summary>
+    /// The CALL_ID of a telephony.externalCall.register/show/hide/finish/attachRecord that reached the
+    /// method, whatever it answered (for register, the CALL_ID it issued). Null for other methods and for
+    /// requests turned away before the method ran (auth, limits, outage, a fault injected before execution).
+    /// </summary>
+    public string? CallId { get; init; }
+
+    /// <summary>The command's key in <c>cmd</c> when this entry is a command inside a batch.</summary>
+    public string? BatchCommand { get; init; }
+
+    /// <summary>
+    /// <see cref="FaultKind.ApplyThenDrop"/> or <see cref="FaultKind.ApplyThenDelay"/> when the request was
+    /// executed and logged as such but its answer was then dropped or held back.
+    /// </summary>
+    [JsonConverter(typeof(JsonStringEnumConverter<FaultKind>))]
+    public FaultKind? Fault { get; init; }
+}
 
 /// <summary>A handler's answer to one event delivery.</summary>
 public sealed record EventDelivery(string Event, string HandlerUrl, long HandlerId, int? Status, string? Error)
@@ -123,6 +150,19 @@ public sealed class PortalState
             UserList.Add(user);
             UserList.Sort((a, b) => a.Id.CompareTo(b.Id));
         }
+    }
+
+    /// <summary>
+    /// How many requests for <paramref name="callId"/> reached <paramref name="method"/> (case-insensitive,
+    /// e.g. <c>telephony.externalCall.finish</c>), counting commands inside batches and requests the method
+    /// refused (e.g. a second finish answered "Call is not found"). Counted for register, show, hide, finish
+    /// and attachRecord; requests turned away before the method ran are not counted.
+    /// </summary>
+    public int RequestsFor(string callId, string method)
+    {
+        ArgumentNullException.ThrowIfNull(callId);
+        ArgumentNullException.ThrowIfNull(method);
+        return Read(() => Log.Count(e => e.CallId == callId && string.Equals(e.Method, method, StringComparison.OrdinalIgnoreCase)));
     }
 
     /// <summary>Looks a call up by CALL_ID.</summary>
