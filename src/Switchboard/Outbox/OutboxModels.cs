@@ -39,7 +39,7 @@ public enum OutboxStatus
 /// <param name="Attempts">Failed attempts so far.</param>
 /// <param name="CreatedAt">When it was enqueued.</param>
 /// <param name="NextAttemptAt">When it is next due (while pending).</param>
-/// <param name="ClaimedBy">The worker holding it (while claimed).</param>
+/// <param name="ClaimedBy">The worker holding it (while claimed), or the one that sent it (when done).</param>
 /// <param name="LeaseUntil">When that worker's claim expires (while claimed).</param>
 /// <param name="LastError">The last failure, sanitized by the caller.</param>
 /// <param name="CompletedAt">When it was completed (when done).</param>

@@ -40,9 +40,10 @@ public abstract class SqlOutboxStore : IOutboxStore
         """;
 
     // Only the holder may finish: a worker whose lease expired and whose item another worker claimed
-    // meets claimed_by = someone else and changes nothing.
+    // meets claimed_by = someone else and changes nothing. A done row keeps claimed_by: which
+    // instance sent it (outbox list shows it).
     private const string CompleteSql = """
-        UPDATE outbox SET status = 'done', completed_at = @now, claimed_by = NULL, lease_until = NULL
+        UPDATE outbox SET status = 'done', completed_at = @now, lease_until = NULL
         WHERE id = @id AND status = 'claimed' AND claimed_by = @worker
         """;
 

@@ -82,6 +82,8 @@ public abstract class OutboxStoreContract : IAsyncLifetime
         (await Store.ClaimAsync("w1", 10, Lease, T0.AddMinutes(10), default)).Should().BeEmpty();
         var done = (await Store.ListAsync(OutboxStatus.Done, 10, default)).Should().ContainSingle().Subject;
         done.CompletedAt.Should().Be(T0);
+        done.ClaimedBy.Should().Be("w1", "a done command keeps the worker that sent it, for the operator");
+        done.LeaseUntil.Should().BeNull();
     }
 
     [Fact]
