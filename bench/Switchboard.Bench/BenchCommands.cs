@@ -16,6 +16,7 @@ internal static class BenchCommands
         root.Subcommands.Add(Load());
         root.Subcommands.Add(Ceiling());
         root.Subcommands.Add(Compare());
+        root.Subcommands.Add(RestBench.Command());
         return root;
     }
 
@@ -246,7 +247,7 @@ internal static class BenchCommands
     }
 
     /// <summary>Turns a <see cref="BenchAbortedException"/> into a message and exit code 2.</summary>
-    private static async Task<int> Guard(Func<Task<int>> action)
+    internal static async Task<int> Guard(Func<Task<int>> action)
     {
         try
         {

@@ -1,0 +1,173 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Switchboard.Bitrix24.Events;
+using Switchboard.Bitrix24.OAuth;
+using Switchboard.Bitrix24.Rest;
+using Switchboard.Calls;
+using Switchboard.Emulator;
+using Switchboard.Hosting;
+using Switchboard.Outbox;
+
+namespace Switchboard.Bench;
+
+/// <summary>
+/// <c>switchboard-bench rest</c>: how many REST requests Switchboard spends to report N finished calls
+/// to a portal with Bitrix24's default limits (the emulator's bucket: 2 requests/s, burst 50), and how
+/// long draining them takes. N calls are registered at the emulator and ended in the ledger while
+/// Switchboard is stopped; then Switchboard starts and the clock runs until every finish is done.
+/// </summary>
+internal static class RestBench
+{
+    public static Command Command()
+    {
+        var calls = new Option<int>("--calls") { Description = "Finished calls waiting to be reported.", DefaultValueFactory = _ => 1000 };
+        var batch = new Option<int>("--batch-size") { Description = "Switchboard:Outbox:BatchSize (commands claimed per pass; 50 fills one Bitrix24 batch).", DefaultValueFactory = _ => 50 };
+        var command = new Command("rest", "REST requests and drain time for N finished calls against the portal emulator at Bitrix24's default rate limit (all in this process, loopback only).") { calls, batch };
+        command.SetAction((parse, ct) => BenchCommands.Guard(() => RunAsync(parse.GetValue(calls), parse.GetValue(batch), ct)));
+        return command;
+    }
+
+    private static async Task<int> RunAsync(int count, int batchSize, CancellationToken ct)
+    {
+        if (count < 1 || batchSize < 1)
+        {
+            throw new BenchAbortedException("--calls and --batch-size must be at least 1.");
+        }
+
+        // Bitrix24's defaults for a standard plan (REFERENCE §4.1), which are the emulator's too.
+        await using var portal = new PortalEmulator(new EmulatorOptions { Url = "http://127.0.0.1:0", RateLimitDrainPerSecond = 2, RateLimitBurst = 50, EchoCallEvents = false });
+        await portal.StartAsync(ct);
+        var data = Directory.CreateTempSubdirectory("switchboard-rest-bench-");
+        try
+        {
+            var settings = new Dictionary<string, string?>
+            {
+                ["urls"] = "http://127.0.0.1:0",
+                ["Switchboard:Store:DataDirectory"] = data.FullName,
+                ["Switchboard:Install:AllowedDomains"] = "127.0.0.1",
+                ["Switchboard:Install:AllowInsecureHttp"] = "true",
+                ["Switchboard:Bitrix24:ClientId"] = portal.Options.ClientId,
+                ["Switchboard:Bitrix24:ClientSecret"] = portal.Options.ClientSecret,
+                ["Switchboard:Bitrix24:OAuthServer"] = portal.BaseAddress.ToString(),
+                ["Switchboard:Bitrix24:AllowInsecureHttp"] = "true",
+                ["Switchboard:Bitrix24:AllowedNetworks:0"] = "127.0.0.0/8",
+                ["Switchboard:Outbox:BatchSize"] = batchSize.ToString(CultureInfo.InvariantCulture),
+                ["Logging:LogLevel:Default"] = "Warning",
+            };
+
+            // 1. Install, and let the set-up that follows an install finish.
+            await using (var first = SwitchboardHost.Build([], settings))
+            {
+                await first.StartAsync(ct);
+                var handler = new Uri(new Uri(first.Urls.First()), "/bitrix24/events");
+                var install = await portal.SendInstallAsync(handler, ct);
+                if (install.Deliveries.Single().Status != 200)
+                {
+                    throw new BenchAbortedException("The install was not accepted.");
+                }
+
+                var outbox = first.Services.GetRequiredService<IOutboxStore>();
+                await WaitAsync(async () => (await outbox.ListAsync(null, 100, ct)).All(e => e.Status is OutboxStatus.Done or OutboxStatus.Dead), TimeSpan.FromSeconds(60), ct);
+                await first.StopAsync(ct);
+            }
+
+            // 2. N calls at the portal (registered in batches by an admin client) and ended in the ledger.
+            Console.Error.WriteLine($"Registering {count} calls at the emulator…");
+            var callIds = await RegisterAsync(portal, count, ct);
+            var path = Path.Combine(data.FullName, "switchboard.db");
+            await using (var outbox = new SqliteOutboxStore(path))
+            await using (var ledger = new SqliteCallStore(path, outbox))
+            {
+                var now = DateTimeOffset.UtcNow;
+                foreach (var id in callIds)
+                {
+                    await ledger.ApplyAsync(new CallRegistered(id, portal.Options.MemberId, null, CallDirection.Outgoing, "+14155550000", null, 1, null, now), now, ct);
+                    await ledger.ApplyAsync(new ManualFinish(id, CallStatusCode.Success, TimeSpan.FromSeconds(60), now), now, ct);
+                }
+            }
+
+            // Let the portal's bucket empty after the registrations, so the drain starts from a quiet portal.
+            var quiet = TimeSpan.FromSeconds(Math.Ceiling(count / 50.0 / 2) + 2);
+            Console.Error.WriteLine($"Waiting {quiet.TotalSeconds:0} s for the portal's bucket to drain…");
+            await Task.Delay(quiet, ct);
+
+            // 3. Switchboard starts with N finishes due; the clock runs until the last is done.
+            var before = TopLevelRequests(portal);
+            var limited = Limited(portal);
+            var clock = Stopwatch.StartNew();
+            await using var app = SwitchboardHost.Build([], settings);
+            await app.StartAsync(ct);
+            var store = app.Services.GetRequiredService<IOutboxStore>();
+            await WaitAsync(async () => (await store.ListAsync(OutboxStatus.Done, count + 100, ct)).Count(e => e.Kind == OutboxKinds.Finish) == count, TimeSpan.FromMinutes(30), ct);
+            var elapsed = clock.Elapsed;
+            await app.StopAsync(ct);
+
+            var requests = TopLevelRequests(portal) - before;
+            var refused = Limited(portal) - limited;
+            var finishedOnce = callIds.Count(id => portal.State.RequestsFor(id, "telephony.externalCall.finish") == 1 && portal.State.FindCall(id)?.Finished == true);
+            Console.WriteLine($"finished calls         {count}");
+            Console.WriteLine($"batch size             {batchSize}");
+            Console.WriteLine($"REST requests (HTTP)   {requests}  ({requests * 1000.0 / count:0.#} per 1,000 finished calls)");
+            Console.WriteLine($"  of which refused 503 {refused}");
+            Console.WriteLine($"drain time             {elapsed.TotalSeconds:0.00} s  ({count / elapsed.TotalSeconds:0} finishes/s)");
+            Console.WriteLine($"each finished once     {finishedOnce} of {count}");
+            return finishedOnce == count ? 0 : 1;
+        }
+        finally
+        {
+            data.Delete(recursive: true);
+        }
+    }
+
+    private static int TopLevelRequests(PortalEmulator portal) => portal.State.RequestLog.Count(r => r.BatchCommand is null && r.Method != "oauth");
+
+    private static int Limited(PortalEmulator portal) => portal.State.RequestLog.Count(r => r.BatchCommand is null && r.Status == 503);
+
+    private static async Task<IReadOnlyList<string>> RegisterAsync(PortalEmulator portal, int count, CancellationToken ct)
+    {
+        var options = new Bitrix24RestOptions
+        {
+            ClientId = portal.Options.ClientId,
+            ClientSecret = portal.Options.ClientSecret,
+            OAuthServer = portal.BaseAddress,
+            AllowInsecureHttp = true,
+        };
+        options.AllowedNetworks.Add("127.0.0.0/8");
+        var tokens = portal.IssueTokens();
+        var credentials = new InMemoryPortalCredentials();
+        credentials.Put(new PortalCredentials(portal.Options.MemberId, portal.ClientEndpoint, tokens.AccessToken, tokens.RefreshToken));
+        using var http = Bitrix24HttpClientFactory.CreateClient(options);
+        var client = new Bitrix24RestClient(http, credentials, options);
+        var commands = Enumerable.Range(0, count).Select(i => new BatchCommand("r" + i.ToString(CultureInfo.InvariantCulture), "telephony.externalCall.register", new JsonObject
+        {
+            ["USER_ID"] = 1,
+            ["PHONE_NUMBER"] = "+1415" + i.ToString("0000000", CultureInfo.InvariantCulture),
+            ["TYPE"] = 1,
+        })).ToList();
+        var r = await client.BatchAsync(portal.Options.MemberId, commands, cancellationToken: ct);
+        if (!r.IsSuccess || r.Value.Commands.Count != count)
+        {
+            throw new BenchAbortedException("Registering the calls at the emulator failed: " + r.Error);
+        }
+
+        return [.. commands.Select(c => r.Value.Commands[c.Id].Result!.Value.GetProperty("CALL_ID").GetString()!)];
+    }
+
+    private static async Task WaitAsync(Func<Task<bool>> condition, TimeSpan timeout, CancellationToken ct)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (!await condition())
+        {
+            if (deadline.Elapsed > timeout)
+            {
+                throw new BenchAbortedException("Timed out waiting for the outbox.");
+            }
+
+            await Task.Delay(20, ct);
+        }
+    }
+}
