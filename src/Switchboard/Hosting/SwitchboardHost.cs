@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Options;
 using Switchboard.Journal;
 using Switchboard.Portals;
+using Switchboard.Portals.Setup;
 using Switchboard.Receiving;
 
 namespace Switchboard.Hosting;
@@ -54,6 +55,7 @@ public static class SwitchboardHost
         services.AddPortals();
         services.AddReceiving();
         services.AddBitrix24Rest();
+        services.AddPortalSetup();
         return services;
     }
 
