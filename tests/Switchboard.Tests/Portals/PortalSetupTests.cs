@@ -191,13 +191,15 @@ public sealed class PortalSetupTests : IAsyncLifetime
         Steps(await ShowAsync(server, MemberId))["verify"].Detail.Should().Contain("version 2");
     }
 
-    [Fact]
-    public async Task A_forged_install_whose_tokens_the_portal_refuses_fails_and_its_events_are_refused_with_401()
+    [Theory]
+    [InlineData(true, "NO_AUTH_FOUND")]
+    [InlineData(false, "PORTAL_UNKNOWN")] // an install without tokens cannot be checked, so it is not trusted
+    public async Task A_forged_install_whose_tokens_the_portal_refuses_fails_and_its_events_are_refused_with_401(bool withTokens, string expectedCode)
     {
         var server = await StartServerAsync();
         // Passes the domain policy (the emulator's host is allowed), but the tokens are made up.
         var forged = new TestPortal(TestPortal.Hex(16), _emulator.BaseAddress.Authority, TestPortal.Hex(16), "at" + TestPortal.Hex(12), "rt" + TestPortal.Hex(12));
-        var auth = Bitrix24Events.Auth(forged);
+        var auth = Bitrix24Events.Auth(forged, withTokens);
         auth["client_endpoint"] = _emulator.ClientEndpoint.ToString();
         var install = Bitrix24Events.Body("ONAPPINSTALL", new() { ["VERSION"] = "1", ["ACTIVE"] = "Y", ["INSTALLED"] = "Y", ["LANGUAGE_ID"] = "en" }, auth);
         (await server.PostFormAsync(install)).StatusCode.Should().Be(HttpStatusCode.OK);
@@ -208,7 +210,7 @@ public sealed class PortalSetupTests : IAsyncLifetime
 
         var outcome = await RunSetupAsync(server, forged.MemberId, journalId);
 
-        outcome.Should().BeOfType<CommandOutcome.Fail>().Which.Error.Should().Contain("NO_AUTH_FOUND");
+        outcome.Should().BeOfType<CommandOutcome.Fail>().Which.Error.Should().Contain(expectedCode);
         outcome.As<CommandOutcome.Fail>().Error.Should().NotContain(forged.AccessToken);
         (await callEvent()).StatusCode.Should().Be(HttpStatusCode.Unauthorized);
         var rotated = Bitrix24Events.Update(forged, TestPortal.Hex(16));
@@ -217,7 +219,7 @@ public sealed class PortalSetupTests : IAsyncLifetime
         _emulator.State.Lines.Should().BeEmpty();
 
         var shown = await ShowAsync(server, forged.MemberId);
-        shown.GetProperty("installRefused").GetString().Should().Contain("NO_AUTH_FOUND");
+        shown.GetProperty("installRefused").GetString().Should().Contain(expectedCode);
         var steps = Steps(shown);
         steps["verify"].Status.Should().Be("failed");
         steps["verify"].Detail.Should().Contain("refused");

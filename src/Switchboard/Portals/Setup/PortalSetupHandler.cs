@@ -198,11 +198,14 @@ public sealed partial class PortalSetupHandler(
     /// <summary>
     /// A definitive "these are not this portal's tokens": the portal answered and refused them
     /// (401 NO_AUTH_FOUND, REFERENCE.md §3.4; <c>invalid_token</c>, §3.4 UNVERIFIED but refused all the
-    /// same), or the OAuth server refused the refresh token (<c>invalid_grant</c>, §3.3). Everything
-    /// else (limits, 5xx, timeouts, our own client settings) may get better: retried.
+    /// same); the OAuth server refused the install's refresh token (<c>invalid_grant</c>, §3.3, now or
+    /// earlier: NEEDS_REAUTHORISATION); or the install brought no tokens at all (PORTAL_UNKNOWN), though
+    /// a real ONAPPINSTALL always carries access_token and refresh_token (§2.1) — an install that cannot
+    /// be checked is not trusted. Everything else (limits, 5xx, timeouts, our own client settings) may
+    /// get better: retried.
     /// </summary>
     private static bool IsRefusal(RestError error) =>
-        error.Kind is RestErrorKind.NoAuthFound or RestErrorKind.InvalidGrant
+        error.Kind is RestErrorKind.NoAuthFound or RestErrorKind.InvalidGrant or RestErrorKind.NeedsReauthorisation or RestErrorKind.PortalUnknown
         || string.Equals(error.Code, "invalid_token", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>The member_id an app.info answer names, if it names one. REFERENCE.md §2.4 lists no such
