@@ -267,6 +267,27 @@ public sealed class PortalSetupTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_503_in_a_later_step_records_that_step_failed_with_the_reason_and_keeps_the_stored_users()
+    {
+        var server = await StartServerAsync();
+        var journalId = await InstallAsync(server);
+        await server.Store.ReplacePortalUsersAsync(MemberId, [new PortalUserRecord(1, "Anna Admin", "100", true)], default);
+        // The portal's leaky bucket holds exactly app.info + 7 event.bind + 1 externalLine.add and
+        // does not drain: user.get gets 503 QUERY_LIMIT_EXCEEDED (REFERENCE.md §4.4), also when retried.
+        _emulator.Options.RateLimitBurst = 9;
+        _emulator.Options.RateLimitDrainPerSecond = 0;
+
+        var outcome = await RunSetupAsync(server, MemberId, journalId);
+
+        outcome.Should().BeOfType<CommandOutcome.Retry>().Which.Error.Should().Contain("users").And.Contain("QUERY_LIMIT_EXCEEDED");
+        var steps = Steps(await ShowAsync(server, MemberId));
+        steps["users"].Status.Should().Be("failed");
+        steps["users"].Detail.Should().Contain("QUERY_LIMIT_EXCEEDED").And.Contain("503");
+        steps.Where(s => s.Key != "users").Should().OnlyContain(s => s.Value.Status == "ok");
+        (await server.Store.GetPortalUsersAsync(MemberId, default)).Should().ContainSingle("a failed load leaves the last complete list");
+    }
+
+    [Fact]
     public async Task Incomplete_rest_settings_retry_with_the_setting_named_and_never_the_secret()
     {
         var server = await StartServerAsync(restSettings: false);
