@@ -251,8 +251,80 @@ public static partial class SwitchboardCli
             return 0;
         }));
 
-        return new Command("portals", "Portals (Bitrix24 accounts) Switchboard is installed in.") { list };
+        var portalArg = new Argument<string>("portal") { Description = "The portal's member_id or domain (from portals list)." };
+        var show = new Command("show", "Show one portal: its install steps (verify, bind, lines, users) and its users' extensions.") { portalArg };
+        show.SetAction((parse, ct) => WithStoreAsync(parse, data, postgres, async (store, console) =>
+        {
+            var wanted = parse.GetValue(portalArg)!.Trim();
+            var p = await store.FindPortalAsync(wanted, ct).ConfigureAwait(false)
+                ?? (await store.ListPortalsAsync(ct).ConfigureAwait(false))
+                    .Where(x => string.Equals(x.Domain, wanted, StringComparison.OrdinalIgnoreCase))
+                    .OrderBy(x => x.State == Journal.PortalState.Installed ? 0 : 1).ThenByDescending(x => x.UpdatedAt)
+                    .FirstOrDefault();
+            if (p is null)
+            {
+                parse.InvocationConfiguration.Error.WriteLine($"No portal with member_id or domain '{wanted}'.");
+                return NotFound;
+            }
+
+            var steps = (await store.GetSetupStepsAsync(p.MemberId, ct).ConfigureAwait(false))
+                .OrderBy(st => SetupStepOrder(st.Step)).ThenBy(st => st.Step, StringComparer.Ordinal).ToList();
+            var users = await store.GetPortalUsersAsync(p.MemberId, ct).ConfigureAwait(false);
+            var state = p.State.ToString().ToLowerInvariant();
+            if (parse.GetValue(json))
+            {
+                parse.InvocationConfiguration.Output.WriteLine(JsonSerializer.Serialize(new
+                {
+                    p.MemberId, p.Domain, p.ClientEndpoint, p.ServerEndpoint, p.Scope, p.ApplicationStatus, State = state,
+                    p.NeedsReauthorisation, p.InstallRefused, p.Version, p.LanguageId, p.InstalledAt, p.UpdatedAt, p.UninstalledAt, p.HasOAuthTokens,
+                    Setup = steps.Select(st => new { st.Step, Status = st.Status.ToString().ToLowerInvariant(), st.Detail, st.UpdatedAt }),
+                    UserCount = users.Count,
+                    UsersWithExtension = users.Count(u => u.Extension is not null),
+                    Users = users.Select(u => new { u.UserId, u.Name, u.Extension, u.Active }),
+                }, Json));
+                return 0;
+            }
+
+            var grid = new Grid().AddColumn().AddColumn();
+            grid.AddRow("Member ID", Markup.Escape(p.MemberId));
+            grid.AddRow("Domain", Markup.Escape(p.Domain));
+            grid.AddRow("Client endpoint", Markup.Escape(p.ClientEndpoint));
+            grid.AddRow("State", state);
+            grid.AddRow("Install verified", p.InstallRefused is null ? "not refused" : Markup.Escape("REFUSED: " + p.InstallRefused));
+            grid.AddRow("Needs re-authorisation", p.NeedsReauthorisation is null ? "no" : Markup.Escape("yes: " + p.NeedsReauthorisation));
+            grid.AddRow("App status / version", Markup.Escape($"{p.ApplicationStatus ?? "-"} / {p.Version ?? "-"}"));
+            grid.AddRow("Installed (UTC)", p.InstalledAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture));
+            grid.AddRow("OAuth tokens", p.HasOAuthTokens ? "stored" : "none");
+            console.Write(grid);
+            console.WriteLine();
+
+            var setup = new Table().AddColumns("Step", "Status", "Detail", "Updated (UTC)");
+            foreach (var st in steps)
+            {
+                setup.AddRow(Markup.Escape(st.Step), st.Status.ToString().ToLowerInvariant(), Markup.Escape(st.Detail ?? "-"),
+                    st.UpdatedAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture));
+            }
+
+            console.Write(setup);
+            console.WriteLine(steps.Count == 0 ? "No setup step recorded yet." : $"{steps.Count(st => st.Status == SetupStatus.Ok)} of {steps.Count} setup step(s) ok.");
+            console.WriteLine();
+
+            var people = new Table().AddColumns("User ID", "Name", "Extension", "Active");
+            foreach (var u in users)
+            {
+                people.AddRow(u.UserId.ToString(CultureInfo.InvariantCulture), Markup.Escape(u.Name ?? "-"), Markup.Escape(u.Extension ?? "-"), u.Active ? "yes" : "no");
+            }
+
+            console.Write(people);
+            console.WriteLine($"{users.Count} user(s), {users.Count(u => u.Extension is not null)} with an extension.");
+            return 0;
+        }));
+
+        return new Command("portals", "Portals (Bitrix24 accounts) Switchboard is installed in.") { list, show };
     }
+
+    private static int SetupStepOrder(string step) =>
+        Portals.Setup.PortalSetupHandler.Steps.All.ToList().IndexOf(step) is var i and >= 0 ? i : int.MaxValue;
 
     private static Task<int> WithStoreAsync(ParseResult parse, Option<string?> data, Option<string?> postgres, Func<IJournalStore, IAnsiConsole, Task<int>> work) =>
         WithOptionsAsync(parse, data, postgres, async (options, console) =>

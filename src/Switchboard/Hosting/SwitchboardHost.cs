@@ -3,6 +3,7 @@ using Switchboard.Calls;
 using Switchboard.Journal;
 using Switchboard.Outbox;
 using Switchboard.Portals;
+using Switchboard.Portals.Setup;
 using Switchboard.Receiving;
 
 namespace Switchboard.Hosting;
@@ -56,6 +57,7 @@ public static class SwitchboardHost
         services.AddPortals();
         services.AddReceiving();
         services.AddBitrix24Rest();
+        services.AddPortalSetup();
         services.AddCalls();
         services.AddOutbox();
         return services;

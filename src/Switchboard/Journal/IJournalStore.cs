@@ -49,6 +49,25 @@ public interface IJournalStore : IAsyncDisposable
     /// <summary>Marks the portal as needing re-authorisation; a reinstall clears it.</summary>
     Task MarkPortalNeedsReauthAsync(string memberId, string reason, CancellationToken cancellationToken);
 
+    /// <summary>Records the outcome of one install step of a portal, replacing the previous one.</summary>
+    Task RecordSetupStepAsync(SetupStepRecord record, CancellationToken cancellationToken);
+
+    /// <summary>The recorded install steps of a portal, in no particular order.</summary>
+    Task<IReadOnlyList<SetupStepRecord>> GetSetupStepsAsync(string memberId, CancellationToken cancellationToken);
+
+    /// <summary>Replaces a portal's users with a complete list, in one transaction.</summary>
+    Task ReplacePortalUsersAsync(string memberId, IReadOnlyList<PortalUserRecord> users, CancellationToken cancellationToken);
+
+    /// <summary>A portal's users by user id.</summary>
+    Task<IReadOnlyList<PortalUserRecord>> GetPortalUsersAsync(string memberId, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Marks the installed tokens as refused by the portal (<paramref name="reason"/>) or as verified (null).
+    /// A refusal also forgets the application token's hash, so no event passes the append guard until a
+    /// new install is verified.
+    /// </summary>
+    Task SetInstallRefusedAsync(string memberId, string? reason, CancellationToken cancellationToken);
+
     /// <summary>Proves the store can commit a write right now (readiness).</summary>
     Task CheckWritableAsync(CancellationToken cancellationToken);
 }

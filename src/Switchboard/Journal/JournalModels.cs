@@ -125,6 +125,10 @@ public sealed record Portal(
 {
     /// <summary>Why the portal must be authorised again (the OAuth server said invalid_grant), or null.</summary>
     public string? NeedsReauthorisation { get; init; }
+
+    /// <summary>Why the portal refused the tokens of the current install (the install flow's verify step), or null.
+    /// Events of such a portal are refused until an install is verified.</summary>
+    public string? InstallRefused { get; init; }
 }
 
 /// <summary>The portal's REST endpoint and OAuth tokens as stored. Never printed.</summary>

@@ -74,7 +74,7 @@ public abstract class SqlJournalStore : IJournalStore
     private const string PortalColumns = """
         p.member_id, p.domain, p.client_endpoint, p.server_endpoint, p.scope, p.app_status, p.status, p.app_token_hash,
         p.version, p.language_id, p.installed_at, p.updated_at, p.uninstalled_at,
-        CASE WHEN t.member_id IS NULL THEN 0 ELSE 1 END AS has_tokens, p.needs_reauth
+        CASE WHEN t.member_id IS NULL THEN 0 ELSE 1 END AS has_tokens, p.needs_reauth, p.install_refused
         """;
 
     /// <summary>
@@ -177,6 +177,26 @@ public abstract class SqlJournalStore : IJournalStore
     [
         // 2: the OAuth server answered invalid_grant; the reason, until a reinstall clears it.
         "ALTER TABLE portals ADD COLUMN needs_reauth TEXT",
+
+        // 3: the install flow (Portals/Setup): each step's last outcome, the portal's users with their
+        // extensions, and the mark of an install whose tokens the portal refused.
+        """
+        ALTER TABLE portals ADD COLUMN install_refused TEXT;
+        CREATE TABLE IF NOT EXISTS portal_setup (
+            member_id  TEXT NOT NULL,
+            step       TEXT NOT NULL,
+            status     TEXT NOT NULL CHECK (status IN ('ok', 'failed', 'pending')),
+            detail     TEXT,
+            updated_at BIGINT NOT NULL,
+            PRIMARY KEY (member_id, step));
+        CREATE TABLE IF NOT EXISTS portal_users (
+            member_id TEXT NOT NULL,
+            user_id   BIGINT NOT NULL,
+            name      TEXT,
+            extension TEXT,
+            active    INTEGER NOT NULL,
+            PRIMARY KEY (member_id, user_id))
+        """,
     ];
 
     /// <inheritdoc/>
@@ -642,6 +662,113 @@ public abstract class SqlJournalStore : IJournalStore
             reader.IsDBNull(3) ? null : reader.GetInt64(3));
     }
 
+    #region Install flow (Portals/Setup): setup steps, portal users, refused installs
+
+    /// <inheritdoc/>
+    public Task RecordSetupStepAsync(SetupStepRecord record, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        return WriteAsync(async (connection, tx, ct) =>
+        {
+            await using var cmd = Command(connection, tx, """
+                INSERT INTO portal_setup (member_id, step, status, detail, updated_at)
+                VALUES (@member_id, @step, @status, @detail, @updated_at)
+                ON CONFLICT (member_id, step) DO UPDATE SET
+                    status = excluded.status, detail = excluded.detail, updated_at = excluded.updated_at
+                """);
+            Add(cmd, "member_id", record.MemberId);
+            Add(cmd, "step", record.Step);
+            Add(cmd, "status", record.Status.ToString().ToLowerInvariant());
+            Add(cmd, "detail", record.Detail);
+            Add(cmd, "updated_at", record.UpdatedAt.ToUnixTimeMilliseconds());
+            return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public async Task<IReadOnlyList<SetupStepRecord>> GetSetupStepsAsync(string memberId, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenReadConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var cmd = Command(connection, null, "SELECT step, status, detail, updated_at FROM portal_setup WHERE member_id = @member_id ORDER BY updated_at, step");
+        Add(cmd, "member_id", memberId);
+        var list = new List<SetupStepRecord>();
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            list.Add(new SetupStepRecord(memberId, r.GetString(0),
+                Enum.Parse<SetupStatus>(r.GetString(1), ignoreCase: true), NullableString(r, 2),
+                DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(3))));
+        }
+
+        return list;
+    }
+
+    /// <inheritdoc/>
+    public Task ReplacePortalUsersAsync(string memberId, IReadOnlyList<PortalUserRecord> users, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(users);
+        // Delete and insert in one transaction: a reader sees the old list or the new one, never a
+        // part of each (a partial list is how calls get the wrong user, FIELD-LESSONS #6).
+        return WriteAsync(async (connection, tx, ct) =>
+        {
+            await using (var delete = Command(connection, tx, "DELETE FROM portal_users WHERE member_id = @member_id"))
+            {
+                Add(delete, "member_id", memberId);
+                await delete.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+
+            await using var insert = Command(connection, tx, """
+                INSERT INTO portal_users (member_id, user_id, name, extension, active)
+                VALUES (@member_id, @user_id, @name, @extension, @active)
+                ON CONFLICT (member_id, user_id) DO NOTHING
+                """);
+            Add(insert, "member_id", memberId);
+            var userId = Add(insert, "user_id");
+            var name = Add(insert, "name");
+            var extension = Add(insert, "extension");
+            var active = Add(insert, "active");
+            foreach (var u in users)
+            {
+                userId.Value = u.UserId;
+                name.Value = (object?)u.Name ?? DBNull.Value;
+                extension.Value = (object?)u.Extension ?? DBNull.Value;
+                active.Value = u.Active ? 1 : 0;
+                await insert.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+
+            return users.Count;
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public async Task<IReadOnlyList<PortalUserRecord>> GetPortalUsersAsync(string memberId, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenReadConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var cmd = Command(connection, null, "SELECT user_id, name, extension, active FROM portal_users WHERE member_id = @member_id ORDER BY user_id");
+        Add(cmd, "member_id", memberId);
+        var list = new List<PortalUserRecord>();
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            list.Add(new PortalUserRecord(r.GetInt64(0), NullableString(r, 1), NullableString(r, 2),
+                Convert.ToInt64(r.GetValue(3), CultureInfo.InvariantCulture) != 0));
+        }
+
+        return list;
+    }
+
+    /// <inheritdoc/>
+    public Task SetInstallRefusedAsync(string memberId, string? reason, CancellationToken cancellationToken) =>
+        reason is null
+            ? ChangePortalAsync("UPDATE portals SET install_refused = NULL, updated_at = @now WHERE member_id = @member_id AND install_refused IS NOT NULL",
+                memberId, [], cancellationToken)
+            // Forgetting the token hash makes the append guard (InsertEventSql) refuse this portal's
+            // events even where a verifier still holds a cached entry from before the refusal.
+            : ChangePortalAsync("UPDATE portals SET install_refused = @reason, app_token_hash = NULL, updated_at = @now WHERE member_id = @member_id",
+                memberId, [("reason", reason)], cancellationToken);
+
+    #endregion
+
     /// <inheritdoc/>
     public Task CheckWritableAsync(CancellationToken cancellationToken) =>
         WriteAsync(async (connection, tx, ct) =>
@@ -682,6 +809,7 @@ public abstract class SqlJournalStore : IJournalStore
                 Convert.ToInt64(r.GetValue(13), CultureInfo.InvariantCulture) == 1)
             {
                 NeedsReauthorisation = NullableString(r, 14),
+                InstallRefused = NullableString(r, 15),
             });
         }
 

@@ -20,6 +20,8 @@ public enum Rejection
     WrongToken,
     /// <summary>An install (or token-changing update) outside the install policy, or not confirmed by the portal.</summary>
     InstallRefused,
+    /// <summary>The portal refused the tokens of its current install (the install flow's verify step): not the portal's install.</summary>
+    NotVerified,
 }
 
 /// <summary>The verdict on one event: either what to append, or why not.</summary>
@@ -82,6 +84,15 @@ public sealed class EventVerifier(PortalDirectory portals, InstallPolicy policy,
             return Verdict.Reject(Rejection.Uninstalled, "The portal has uninstalled Switchboard.");
         }
 
+        if (portal.InstallRefused is not null)
+        {
+            // The install passed the domain policy, but the portal itself refused its tokens (app.info in
+            // the install flow, REFERENCE.md §2.1: "first checking the access_token with a REST call"):
+            // whoever sent it is not the portal, so neither its application token nor a "rotated" one
+            // from an ONAPPUPDATE may inject events. Only a new install that the portal confirms lifts this.
+            return Verdict.Reject(Rejection.NotVerified, "The portal did not confirm this install's tokens; events are refused until an install is verified.");
+        }
+
         if (Matches(portal, digest))
         {
             return ev switch
@@ -141,7 +152,7 @@ public sealed class EventVerifier(PortalDirectory portals, InstallPolicy policy,
 
     private static bool Matches(Portal? portal, byte[] digest)
     {
-        if (portal is not { State: PortalState.Installed, TokenHash: { Length: 64 } stored })
+        if (portal is not { State: PortalState.Installed, InstallRefused: null, TokenHash: { Length: 64 } stored })
         {
             return false;
         }

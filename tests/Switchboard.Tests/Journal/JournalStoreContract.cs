@@ -257,6 +257,60 @@ public abstract class JournalStoreContract : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_setup_step_is_kept_once_per_portal_and_step_with_its_last_outcome()
+    {
+        await Store.RecordSetupStepAsync(new SetupStepRecord("m1", "bind", SetupStatus.Failed, "Switchboard:PublicUrl is not set.", T0), default);
+        await Store.RecordSetupStepAsync(new SetupStepRecord("m1", "verify", SetupStatus.Ok, "app.info: installed", T0), default);
+        await Store.RecordSetupStepAsync(new SetupStepRecord("m1", "bind", SetupStatus.Ok, "7 event(s) bound", T0.AddMinutes(1)), default);
+        await Store.RecordSetupStepAsync(new SetupStepRecord("m2", "users", SetupStatus.Pending, null, T0), default);
+
+        (await Store.GetSetupStepsAsync("m1", default)).Should().BeEquivalentTo(
+        [
+            new SetupStepRecord("m1", "verify", SetupStatus.Ok, "app.info: installed", T0),
+            new SetupStepRecord("m1", "bind", SetupStatus.Ok, "7 event(s) bound", T0.AddMinutes(1)),
+        ]);
+        (await Store.GetSetupStepsAsync("m2", default)).Should().Equal(new SetupStepRecord("m2", "users", SetupStatus.Pending, null, T0));
+        (await Store.GetSetupStepsAsync("nobody", default)).Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task A_portals_users_are_replaced_as_a_whole_list()
+    {
+        await Store.ReplacePortalUsersAsync("m1", [new(3, "Clara Operator", "102", true), new(1, "Anna Admin", "100", true), new(2, null, null, false)], default);
+        await Store.ReplacePortalUsersAsync("m2", [new(1, "Other portal", "900", true)], default);
+
+        (await Store.GetPortalUsersAsync("m1", default)).Should().Equal(
+            new PortalUserRecord(1, "Anna Admin", "100", true), new PortalUserRecord(2, null, null, false), new PortalUserRecord(3, "Clara Operator", "102", true));
+
+        await Store.ReplacePortalUsersAsync("m1", [new(2, "Boris Operator", "101", true)], default);
+
+        (await Store.GetPortalUsersAsync("m1", default)).Should().Equal(new PortalUserRecord(2, "Boris Operator", "101", true));
+        (await Store.GetPortalUsersAsync("m2", default)).Should().ContainSingle();
+        await Store.ReplacePortalUsersAsync("m1", [], default);
+        (await Store.GetPortalUsersAsync("m1", default)).Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task A_refused_install_is_marked_and_its_token_no_longer_passes_the_append_guard()
+    {
+        await InstallAsync("m1", Hash('a'));
+
+        await Store.SetInstallRefusedAsync("m1", "NO_AUTH_FOUND (HTTP 401)", default);
+
+        var portal = await Store.FindPortalAsync("m1", default);
+        portal!.InstallRefused.Should().Be("NO_AUTH_FOUND (HTTP 401)");
+        portal.TokenHash.Should().BeNull();
+        (await Store.ListPortalsAsync(default)).Single().InstallRefused.Should().NotBeNull();
+        (await Store.AppendAsync([Event("m1", "after-refusal", PortalGuard.Token(Hash('a')))], default))[0].Status.Should().Be(AppendStatus.PortalRejected);
+
+        await InstallAsync("m1", Hash('b'));
+        (await Store.FindPortalAsync("m1", default))!.InstallRefused.Should().NotBeNull("only a verified install lifts the mark, not any install");
+        await Store.SetInstallRefusedAsync("m1", null, default);
+        (await Store.FindPortalAsync("m1", default))!.InstallRefused.Should().BeNull();
+        (await Store.AppendAsync([Event("m1", "verified", PortalGuard.Token(Hash('b')))], default))[0].Status.Should().Be(AppendStatus.Stored);
+    }
+
+    [Fact]
     public async Task The_store_reports_itself_writable()
     {
         var check = () => Store.CheckWritableAsync(default);

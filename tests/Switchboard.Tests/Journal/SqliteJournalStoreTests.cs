@@ -63,7 +63,11 @@ public sealed class SqliteJournalStoreTests : JournalStoreContract
         {
             await v1.OpenAsync();
             await using var downgrade = v1.CreateCommand();
-            downgrade.CommandText = "ALTER TABLE portals DROP COLUMN needs_reauth; UPDATE meta SET value = '1' WHERE key = 'schema_version';";
+            downgrade.CommandText = """
+                ALTER TABLE portals DROP COLUMN needs_reauth; ALTER TABLE portals DROP COLUMN install_refused;
+                DROP TABLE portal_setup; DROP TABLE portal_users;
+                UPDATE meta SET value = '1' WHERE key = 'schema_version';
+                """;
             await downgrade.ExecuteNonQueryAsync();
         }
 
@@ -75,8 +79,10 @@ public sealed class SqliteJournalStoreTests : JournalStoreContract
         await check.OpenAsync();
         await using var cmd = check.CreateCommand();
         cmd.CommandText = "SELECT value FROM meta WHERE key = 'schema_version'";
-        (await cmd.ExecuteScalarAsync()).Should().Be("2");
-        cmd.CommandText = "SELECT COUNT(*) FROM pragma_table_info('portals') WHERE name = 'needs_reauth'";
-        (await cmd.ExecuteScalarAsync()).Should().Be(1L);
+        (await cmd.ExecuteScalarAsync()).Should().Be("3");
+        cmd.CommandText = "SELECT COUNT(*) FROM pragma_table_info('portals') WHERE name IN ('needs_reauth', 'install_refused')";
+        (await cmd.ExecuteScalarAsync()).Should().Be(2L);
+        cmd.CommandText = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ('portal_setup', 'portal_users')";
+        (await cmd.ExecuteScalarAsync()).Should().Be(2L);
     }
 }
