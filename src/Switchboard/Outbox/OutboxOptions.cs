@@ -6,6 +6,12 @@ public sealed class OutboxOptions
     /// <summary>Configuration section.</summary>
     public const string SectionName = "Switchboard:Outbox";
 
+    /// <summary>
+    /// False runs no outbox worker in this instance: it receives and journals only (with several
+    /// instances on one PostgreSQL database, some may only receive while others send).
+    /// </summary>
+    public bool Enabled { get; set; } = true;
+
     /// <summary>Commands claimed per pass. 50 fills one Bitrix24 batch request per portal.</summary>
     public int BatchSize { get; set; } = 50;
 

@@ -51,9 +51,10 @@ public sealed partial class OutboxWorker(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var o = options.Value;
-        foreach (var problem in o.Problems())
+        if (!o.Enabled)
         {
-            LogBadSettings(logger, problem);
+            LogDisabled(logger);
+            return;
         }
 
         try
@@ -186,8 +187,8 @@ public sealed partial class OutboxWorker(
         return TimeSpan.FromTicks((long)(ticks * jitter));
     }
 
-    [LoggerMessage(EventId = 4000, Level = LogLevel.Warning, Message = "Outbox setting problem: {Problem}")]
-    private static partial void LogBadSettings(ILogger logger, string problem);
+    [LoggerMessage(EventId = 4000, Level = LogLevel.Information, Message = "Outbox worker off (Switchboard:Outbox:Enabled=false): this instance sends nothing to Bitrix24")]
+    private static partial void LogDisabled(ILogger logger);
 
     [LoggerMessage(EventId = 4001, Level = LogLevel.Debug, Message = "Outbox {Kind} {Key} for {MemberId} done {Note}")]
     private static partial void LogDone(ILogger logger, string kind, string key, string memberId, string note);

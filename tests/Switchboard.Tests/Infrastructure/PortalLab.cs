@@ -90,6 +90,10 @@ public sealed class PortalLab : IAsyncDisposable
         var emulator = new PortalEmulator(emulatorOptions ?? new EmulatorOptions { Url = "http://127.0.0.1:0" });
         await emulator.StartAsync();
         var all = Settings(emulator);
+        // A known port, so the install flow can bind the handlers to where this server listens.
+        var port = FreePort();
+        all["urls"] = $"http://127.0.0.1:{port}";
+        all["Switchboard:PublicUrl"] = $"http://127.0.0.1:{port}/";
         foreach (var (k, v) in settings ?? new Dictionary<string, string?>())
         {
             all[k] = v;
@@ -104,6 +108,13 @@ public sealed class PortalLab : IAsyncDisposable
         }
 
         return lab;
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     /// <summary>Polls <paramref name="condition"/> until it holds or the deadline passes (then fails with <paramref name="what"/>).</summary>
