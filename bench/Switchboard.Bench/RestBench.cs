@@ -44,9 +44,12 @@ internal static class RestBench
         var data = Directory.CreateTempSubdirectory("switchboard-rest-bench-");
         try
         {
+            // A known port, so the install flow binds the portal's handlers to where Switchboard listens.
+            var port = FreePort();
             var settings = new Dictionary<string, string?>
             {
-                ["urls"] = "http://127.0.0.1:0",
+                ["urls"] = $"http://127.0.0.1:{port}",
+                ["Switchboard:PublicUrl"] = $"http://127.0.0.1:{port}/",
                 ["Switchboard:Store:DataDirectory"] = data.FullName,
                 ["Switchboard:Install:AllowedDomains"] = "127.0.0.1",
                 ["Switchboard:Install:AllowInsecureHttp"] = "true",
@@ -63,7 +66,7 @@ internal static class RestBench
             await using (var first = SwitchboardHost.Build([], settings))
             {
                 await first.StartAsync(ct);
-                var handler = new Uri(new Uri(first.Urls.First()), "/bitrix24/events");
+                var handler = new Uri($"http://127.0.0.1:{port}/bitrix24/events");
                 var install = await portal.SendInstallAsync(handler, ct);
                 if (install.Deliveries.Single().Status != 200)
                 {
@@ -123,7 +126,14 @@ internal static class RestBench
         }
     }
 
-    private static int TopLevelRequests(PortalEmulator portal) => portal.State.RequestLog.Count(r => r.BatchCommand is null && r.Method != "oauth");
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static int TopLevelRequests(PortalEmulator portal) => portal.State.RequestLog.Count(r => r.BatchCommand is null && r.Method != "oauth/token");
 
     private static int Limited(PortalEmulator portal) => portal.State.RequestLog.Count(r => r.BatchCommand is null && r.Status == 503);
 

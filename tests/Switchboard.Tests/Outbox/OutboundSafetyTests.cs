@@ -1,0 +1,103 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.DependencyInjection;
+using Switchboard.Bitrix24.Rest;
+using Switchboard.Emulator;
+using Switchboard.Outbox;
+using Switchboard.Tests.Infrastructure;
+
+namespace Switchboard.Tests.Outbox;
+
+/// <summary>
+/// RELIABILITY rows SSRF and Limits with the whole server running, its workers included: an address in
+/// an event is never called, and the portal never sees more than its bucket allows.
+/// </summary>
+public sealed partial class OutboundSafetyTests
+{
+    [Fact]
+    public async Task No_request_reaches_a_client_endpoint_or_domain_taken_from_an_event()
+    {
+        // A trap on another loopback address. 127.0.0.0/8 is allowed for the lab, so the connect guard
+        // alone would let a request through: what keeps it out is that no URL is ever taken from an event.
+        using var trap = new TcpListener(IPAddress.Parse("127.0.0.2"), 0);
+        trap.Start();
+        var trapUrl = $"http://127.0.0.2:{((IPEndPoint)trap.LocalEndpoint).Port}/rest/";
+        var connections = 0;
+        using var stop = new CancellationTokenSource();
+        var accepting = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                using var client = await trap.AcceptTcpClientAsync(stop.Token);
+                Interlocked.Increment(ref connections);
+            }
+        });
+
+        await using var lab = await PortalLab.StartAsync();
+        await SetupDoneAsync(lab, 1);
+
+        // An install naming the trap as its client_endpoint (on a host other than its domain): refused.
+        var forgedInstall = WithEndpoint(lab.Emulator.BuildEventBody("ONAPPINSTALL", new Dictionary<string, string> { ["VERSION"] = "1" }), trapUrl);
+        (await lab.Server.PostFormAsync(forgedInstall)).StatusCode.Should().Be(HttpStatusCode.Forbidden);
+
+        // Events of the installed portal that carry the trap as client_endpoint: accepted, and the
+        // update makes Switchboard talk to the portal (set-up again), at the address stored at install.
+        var update = WithEndpoint(lab.Emulator.BuildEventBody("ONAPPUPDATE", new Dictionary<string, string> { ["VERSION"] = "2", ["PREVIOUS_VERSION"] = "1" }), trapUrl);
+        (await lab.Server.PostFormAsync(update)).StatusCode.Should().Be(HttpStatusCode.OK);
+        var click = WithEndpoint(lab.Emulator.BuildEventBody("ONEXTERNALCALLSTART", new Dictionary<string, string>
+        {
+            ["CALL_ID"] = "externalCall.trap", ["USER_ID"] = "1", ["PHONE_NUMBER"] = "+14155550100",
+        }), trapUrl);
+        (await lab.Server.PostFormAsync(click)).StatusCode.Should().Be(HttpStatusCode.OK);
+        var requestsBefore = lab.Emulator.State.RequestLog.Count;
+        await SetupDoneAsync(lab, 2);
+
+        lab.Emulator.State.RequestLog.Count.Should().BeGreaterThan(requestsBefore, "the update's set-up went to the stored portal address");
+        await stop.CancelAsync();
+        trap.Stop();
+        await accepting.ContinueWith(_ => { }, TaskScheduler.Default);
+        connections.Should().Be(0);
+        (await lab.Server.Store.FindPortalAsync(lab.MemberId, default))!.ClientEndpoint.Should().Be(lab.Emulator.ClientEndpoint.ToString());
+    }
+
+    [Fact]
+    public async Task A_burst_of_500_requests_never_exceeds_the_portal_s_bucket()
+    {
+        // The portal enforces 100/s with a burst of 12, Switchboard is configured for 100/s, burst 10.
+        // Two requests of slack absorb arrival jitter on loopback; the portal answers 503
+        // QUERY_LIMIT_EXCEEDED to anything beyond its bucket, so one 503 would mean it was exceeded.
+        await using var lab = await PortalLab.StartAsync(
+            settings: new Dictionary<string, string?>
+            {
+                ["Switchboard:Bitrix24:RequestsPerSecond"] = "100",
+                ["Switchboard:Bitrix24:Burst"] = "10",
+            },
+            emulatorOptions: new EmulatorOptions { Url = "http://127.0.0.1:0", RateLimitDrainPerSecond = 100, RateLimitBurst = 12 });
+        await SetupDoneAsync(lab, 1);
+        var rest = lab.Server.Services.GetRequiredService<Bitrix24RestClient>();
+        var before = lab.Emulator.State.RequestLog.Count;
+
+        var started = DateTime.UtcNow;
+        var results = await Task.WhenAll(Enumerable.Range(0, 500).Select(_ => rest.CallAsync(lab.MemberId, "app.info")));
+        var took = DateTime.UtcNow - started;
+
+        results.Should().OnlyContain(r => r.IsSuccess);
+        var sent = lab.Emulator.State.RequestLog.Skip(before).ToList();
+        sent.Should().HaveCount(500).And.OnlyContain(r => r.Status == 200, "the portal never had to refuse one");
+        took.Should().BeGreaterThan(TimeSpan.FromSeconds((500 - 10) / 100.0 - 0.3), "500 requests at 100/s after a burst of 10");
+    }
+
+    private static string WithEndpoint(string body, string url) =>
+        ClientEndpointField().Replace(body, m => m.Groups[1].Value + Uri.EscapeDataString(url));
+
+    [GeneratedRegex(@"(auth(?:%5B|\[)client_endpoint(?:%5D|\])=)[^&]*")]
+    private static partial Regex ClientEndpointField();
+
+    private static Task SetupDoneAsync(PortalLab lab, int count)
+    {
+        var outbox = lab.Server.Services.GetRequiredService<IOutboxStore>();
+        return PortalLab.WaitUntilAsync(async () => (await outbox.ListAsync(null, 100, default)).Count(e => e.Kind == OutboxKinds.PortalSetup && e.Status is OutboxStatus.Done or OutboxStatus.Dead) == count,
+            $"{count} portal.setup command(s) finished");
+    }
+}
