@@ -10,10 +10,19 @@ namespace Switchboard.Calls;
 public static class CallJson
 {
     /// <summary>The record's JSON: camelCase, enums as names, nulls left out.</summary>
+    /// <remarks>Codes and sets are written as plain strings and arrays (<c>"status":"603-S"</c>,
+    /// <c>"answeredBy":[7]</c>), the way people read them in <c>calls show</c> and scripts read them.</remarks>
     public static JsonSerializerOptions Options { get; } = new(JsonSerializerDefaults.Web)
     {
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-        Converters = { new JsonStringEnumConverter() },
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        Converters =
+        {
+            new JsonStringEnumConverter(),
+            new CodeConverter<CallStatusCode>(c => c.Code, t => new CallStatusCode(t)),
+            new CodeConverter<CrmEntityType>(c => c.Code, t => new CrmEntityType(t)),
+            new ValueSetConverterFactory(),
+        },
     };
 
     /// <summary>The stored form of a record.</summary>
@@ -69,3 +78,31 @@ public sealed record UserPayload(string CallId, long UserId);
 
 /// <summary>Payload of attachRecord.</summary>
 public sealed record RecordingPayload(string CallId, string Path);
+
+/// <summary>A code type (a record struct around a string) as a JSON string.</summary>
+internal sealed class CodeConverter<T>(Func<T, string> write, Func<string, T> read) : JsonConverter<T>
+{
+    public override T Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+        reader.TokenType == JsonTokenType.String ? read(reader.GetString()!) : throw new JsonException($"Expected a string for {typeof(T).Name}.");
+
+    public override void Write(Utf8JsonWriter writer, T value, JsonSerializerOptions options) => writer.WriteStringValue(write(value));
+}
+
+/// <summary><see cref="ValueSet{T}"/> as a JSON array.</summary>
+internal sealed class ValueSetConverterFactory : JsonConverterFactory
+{
+    public override bool CanConvert(Type typeToConvert) => typeToConvert.IsGenericType && typeToConvert.GetGenericTypeDefinition() == typeof(ValueSet<>);
+
+    public override JsonConverter CreateConverter(Type typeToConvert, JsonSerializerOptions options) =>
+        (JsonConverter)Activator.CreateInstance(typeof(ValueSetConverter<>).MakeGenericType(typeToConvert.GetGenericArguments()[0]))!;
+
+    private sealed class ValueSetConverter<T> : JsonConverter<ValueSet<T>>
+        where T : IComparable<T>
+    {
+        public override ValueSet<T> Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+            new(JsonSerializer.Deserialize<List<T>>(ref reader, options) ?? []);
+
+        public override void Write(Utf8JsonWriter writer, ValueSet<T> value, JsonSerializerOptions options) =>
+            JsonSerializer.Serialize(writer, value.Items, options);
+    }
+}

@@ -75,7 +75,8 @@ public static partial class SwitchboardCli
         {
             var code = CallStatusCode.From(parse.GetValue(status));
             var seconds = parse.GetValue(duration);
-            if (code is null || seconds < 0)
+            // A documented code (200, 304, 603-S, OTHER, …) or any three-digit SIP code: Bitrix24 keeps it as given.
+            if (code is not { } c || !(c.IsKnown || (c.Code.Length == 3 && c.Code.All(char.IsAsciiDigit))) || seconds < 0)
             {
                 await parse.InvocationConfiguration.Error.WriteLineAsync("--status must be a status code such as 200, 304 or 603-S, and --duration a number of seconds (0 or more).").ConfigureAwait(false);
                 return UsageError;

@@ -1,0 +1,120 @@
+using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Switchboard.Bitrix24.Events;
+using Switchboard.Calls;
+using Switchboard.Outbox;
+using Switchboard.Tests.Cli;
+using Switchboard.Tests.Infrastructure;
+
+namespace Switchboard.Tests.Calls;
+
+/// <summary>
+/// The ledger as the server builds it from the journal, read and changed through <c>switchboard calls</c>
+/// and <c>switchboard outbox</c> on the server's own SQLite file while it runs.
+/// </summary>
+public sealed class CallsCliTests : IAsyncLifetime
+{
+    private readonly TestPortal _portal = TestPortal.Create("127.0.0.1");
+    private SwitchboardServer _server = null!;
+
+    public async Task InitializeAsync()
+    {
+        // No REST settings: the server journals and folds the ledger; its reports wait (and say why).
+        _server = await SwitchboardServer.StartAsync(settings: new Dictionary<string, string?>
+        {
+            ["Switchboard:Install:AllowedDomains"] = "127.0.0.1",
+            ["Switchboard:Install:AllowInsecureHttp"] = "true",
+            ["Switchboard:Outbox:MaxAttempts"] = "1",
+            ["Switchboard:Outbox:PollInterval"] = "00:00:00.050",
+            ["Switchboard:Ledger:PollInterval"] = "00:00:00.050",
+        });
+        (await _server.PostFormAsync(Bitrix24Events.Install(_portal))).EnsureSuccessStatusCode();
+    }
+
+    public async Task DisposeAsync() => await _server.DisposeAsync();
+
+    private string Data => _server.DataDirectory!;
+
+    private async Task<string> ClickAsync()
+    {
+        var callId = Bitrix24Events.NewCallId();
+        (await _server.PostFormAsync(Bitrix24Events.ExternalCallStart(_portal, callId))).EnsureSuccessStatusCode();
+        var calls = _server.Services.GetRequiredService<SqlCallStore>();
+        await PortalLab.WaitUntilAsync(async () => await calls.GetAsync(callId, default) is not null, "the ledger has the call");
+        return callId;
+    }
+
+    [Fact]
+    public async Task Calls_list_and_show_read_the_ledger_the_server_folded_from_the_journal()
+    {
+        var callId = await ClickAsync();
+
+        var list = await CliRun.RunAsync("calls", "list", "--data", Data, "--json");
+        list.ExitCode.Should().Be(0, list.ToString());
+        var row = list.Json().EnumerateArray().Should().ContainSingle().Subject;
+        row.GetProperty("callId").GetString().Should().Be(callId);
+        row.GetProperty("clickToCall").GetBoolean().Should().BeTrue();
+        row.GetProperty("memberId").GetString().Should().Be(_portal.MemberId);
+
+        var table = await CliRun.RunAsync("calls", "list", "--data", Data);
+        table.Output.Should().Contain(callId).And.Contain("open").And.Contain("1 call(s).");
+
+        var show = await CliRun.RunAsync("calls", "show", callId, "--data", Data);
+        show.ExitCode.Should().Be(0);
+        using var json = JsonDocument.Parse(show.Output);
+        json.RootElement.GetProperty("crm").GetProperty("type").GetString().Should().Be("CONTACT", "codes are plain strings");
+        json.RootElement.GetProperty("eventsSeen").EnumerateArray().Select(e => e.GetString()).Should().Equal("ONEXTERNALCALLSTART");
+
+        (await CliRun.RunAsync("calls", "show", "externalCall.nosuch", "--data", Data)).ExitCode.Should().Be(1);
+    }
+
+    [Fact]
+    public async Task Calls_finish_ends_a_call_once_and_queues_one_finish_and_refuses_bad_input()
+    {
+        var callId = await ClickAsync();
+
+        (await CliRun.RunAsync("calls", "finish", callId, "--status", "abc", "--data", Data)).ExitCode.Should().Be(2);
+        (await CliRun.RunAsync("calls", "finish", callId, "--status", "200", "--duration", "-5", "--data", Data)).ExitCode.Should().Be(2);
+        (await CliRun.RunAsync("calls", "finish", "externalCall.nosuch", "--status", "304", "--data", Data)).ExitCode.Should().Be(1);
+
+        var first = await CliRun.RunAsync("calls", "finish", callId, "--status", "603-s", "--duration", "0", "--data", Data);
+        first.ExitCode.Should().Be(0, first.ToString());
+        first.Output.Should().Contain("603-S");
+        var again = await CliRun.RunAsync("calls", "finish", callId, "--status", "200", "--duration", "30", "--data", Data);
+        again.ExitCode.Should().Be(0);
+        again.Output.Should().Contain("already finished");
+
+        var record = (await _server.Services.GetRequiredService<SqlCallStore>().GetAsync(callId, default))!.Record;
+        record.EndKnown.Should().BeTrue();
+        record.Outcome!.Status.Should().Be(CallStatusCode.Success, "an answered outcome outranks a cancelled one, whatever the order (StatusPrecedence)");
+        var outbox = _server.Services.GetRequiredService<IOutboxStore>();
+        (await outbox.ListAsync(null, 100, default)).Count(e => e.Key == "finish:" + callId).Should().Be(1);
+    }
+
+    [Fact]
+    public async Task Outbox_list_shows_why_a_command_died_and_retry_queues_it_again()
+    {
+        var callId = await ClickAsync();
+        (await CliRun.RunAsync("calls", "finish", callId, "--status", "200", "--duration", "3", "--data", Data)).ExitCode.Should().Be(0);
+        var outbox = _server.Services.GetRequiredService<IOutboxStore>();
+        await PortalLab.WaitUntilAsync(async () => (await outbox.ListAsync(OutboxStatus.Dead, 10, default)).Any(e => e.Key == "finish:" + callId), "the finish is dead (no client credentials, one attempt allowed)");
+
+        var dead = await CliRun.RunAsync("outbox", "list", "--dead", "--data", Data, "--json");
+        dead.ExitCode.Should().Be(0, dead.ToString());
+        var entry = dead.Json().EnumerateArray().Single(e => e.GetProperty("key").GetString() == "finish:" + callId);
+        entry.GetProperty("lastError").GetString().Should().Contain("Switchboard:Bitrix24:ClientId", "the reason names the setting to fix")
+            .And.NotContain(_portal.ApplicationToken);
+        var id = entry.GetProperty("id").GetInt64();
+
+        (await CliRun.RunAsync("outbox", "list", "--status", "sideways", "--data", Data)).ExitCode.Should().Be(2);
+        (await CliRun.RunAsync("outbox", "retry", "--data", Data)).ExitCode.Should().Be(2, "an id or --all-dead is needed");
+        (await CliRun.RunAsync("outbox", "retry", "999999", "--data", Data)).ExitCode.Should().Be(1);
+
+        var retry = await CliRun.RunAsync("outbox", "retry", id.ToString(System.Globalization.CultureInfo.InvariantCulture), "--data", Data);
+        retry.ExitCode.Should().Be(0, retry.ToString());
+        // Queued again: the worker takes it at once and, still without credentials, it dies again after one attempt.
+        await PortalLab.WaitUntilAsync(() => _server.Logs.Lines.Count(l => l.Contains("is dead", StringComparison.Ordinal) && l.Contains(callId, StringComparison.Ordinal)) == 2,
+            "the retried command ran again and died again");
+        (await outbox.ListAsync(null, 100, default)).Single(e => e.Id == id).Attempts.Should().Be(1, "retry reset the attempts");
+    }
+}
