@@ -1,12 +1,9 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json.Nodes;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Switchboard.Bitrix24.Events;
-using Switchboard.Bitrix24.OAuth;
-using Switchboard.Bitrix24.Rest;
 using Switchboard.Calls;
 using Switchboard.Emulator;
 using Switchboard.Hosting;
@@ -80,7 +77,12 @@ internal static class RestBench
 
             // 2. N calls at the portal (registered in batches by an admin client) and ended in the ledger.
             Console.Error.WriteLine($"Registering {count} calls at the emulator…");
-            var callIds = await RegisterAsync(portal, count, ct);
+            IReadOnlyList<string> callIds;
+            using (var admin = portal.CreateAdmin())
+            {
+                callIds = await admin.RegisterCallsAsync(count, ct);
+            }
+
             var path = Path.Combine(data.FullName, "switchboard.db");
             await using (var outbox = new SqliteOutboxStore(path))
             await using (var ledger = new SqliteCallStore(path, outbox))
@@ -136,36 +138,6 @@ internal static class RestBench
     private static int TopLevelRequests(PortalEmulator portal) => portal.State.RequestLog.Count(r => r.BatchCommand is null && r.Method != "oauth/token");
 
     private static int Limited(PortalEmulator portal) => portal.State.RequestLog.Count(r => r.BatchCommand is null && r.Status == 503);
-
-    private static async Task<IReadOnlyList<string>> RegisterAsync(PortalEmulator portal, int count, CancellationToken ct)
-    {
-        var options = new Bitrix24RestOptions
-        {
-            ClientId = portal.Options.ClientId,
-            ClientSecret = portal.Options.ClientSecret,
-            OAuthServer = portal.BaseAddress,
-            AllowInsecureHttp = true,
-        };
-        options.AllowedNetworks.Add("127.0.0.0/8");
-        var tokens = portal.IssueTokens();
-        var credentials = new InMemoryPortalCredentials();
-        credentials.Put(new PortalCredentials(portal.Options.MemberId, portal.ClientEndpoint, tokens.AccessToken, tokens.RefreshToken));
-        using var http = Bitrix24HttpClientFactory.CreateClient(options);
-        var client = new Bitrix24RestClient(http, credentials, options);
-        var commands = Enumerable.Range(0, count).Select(i => new BatchCommand("r" + i.ToString(CultureInfo.InvariantCulture), "telephony.externalCall.register", new JsonObject
-        {
-            ["USER_ID"] = 1,
-            ["PHONE_NUMBER"] = "+1415" + i.ToString("0000000", CultureInfo.InvariantCulture),
-            ["TYPE"] = 1,
-        })).ToList();
-        var r = await client.BatchAsync(portal.Options.MemberId, commands, cancellationToken: ct);
-        if (!r.IsSuccess || r.Value.Commands.Count != count)
-        {
-            throw new BenchAbortedException("Registering the calls at the emulator failed: " + r.Error);
-        }
-
-        return [.. commands.Select(c => r.Value.Commands[c.Id].Result!.Value.GetProperty("CALL_ID").GetString()!)];
-    }
 
     private static async Task WaitAsync(Func<Task<bool>> condition, TimeSpan timeout, CancellationToken ct)
     {

@@ -195,6 +195,9 @@ public sealed class PortalEmulator : IAsyncDisposable
     /// <summary>Issues a fresh access/refresh pair for a user, as an install or a browser session would.</summary>
     public TokenPair IssueTokens(long userId = 1) => _tokens.Issue(userId);
 
+    /// <summary>A REST client acting as this portal's administrator (started emulator only). Dispose it.</summary>
+    public EmulatorAdmin CreateAdmin() => new(this);
+
     internal PortalAddresses Addresses()
     {
         var host = BaseAddress.Authority;

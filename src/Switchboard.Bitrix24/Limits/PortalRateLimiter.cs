@@ -5,7 +5,7 @@ namespace Switchboard.Bitrix24.Limits;
 /// <summary>One <see cref="LeakyBucket"/> per portal (the portal counts per portal and source IP, so all
 /// calls from this process to one portal share it). Callers of one portal queue in turn; only the one at
 /// the head waits on the clock, and waiting never fails.</summary>
-internal sealed class PortalRateLimiter(RateLimit defaults, TimeProvider time)
+internal sealed class PortalRateLimiter(RateLimit defaults, TimeProvider time, int headroom = 0)
 {
     private readonly ConcurrentDictionary<string, Gate> _gates = new(StringComparer.Ordinal);
 
@@ -17,7 +17,8 @@ internal sealed class PortalRateLimiter(RateLimit defaults, TimeProvider time)
 
     public async ValueTask WaitAsync(string memberId, RateLimit? portalLimit, CancellationToken cancellationToken)
     {
-        var limit = portalLimit ?? defaults;
+        var plan = portalLimit ?? defaults;
+        var limit = plan with { Burst = Math.Max(1, plan.Burst - Math.Max(0, headroom)) };
         var gate = _gates.GetOrAdd(memberId, _ => new Gate(new LeakyBucket(limit, time)));
         await gate.Turn.WaitAsync(cancellationToken).ConfigureAwait(false);
         try

@@ -48,7 +48,10 @@ public sealed class Bitrix24RestClient
         _options = options;
         _time = time ?? TimeProvider.System;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
-        _limiter = new PortalRateLimiter(new RateLimit(options.RequestsPerSecond, options.Burst), _time);
+        // The bucket is counted here when a request leaves and at the portal when it arrives; requests
+        // that leave spaced out can arrive bunched (a slow connect, a retransmit). A few requests of the
+        // burst are left unused so that bunching never tips the portal's counter over.
+        _limiter = new PortalRateLimiter(new RateLimit(options.RequestsPerSecond, options.Burst), _time, options.BurstHeadroom);
         _operating = new OperatingBudget(_time);
         _refresher = new TokenRefresher(new OAuthTokenClient(http, options, _time), portals, _logger);
     }

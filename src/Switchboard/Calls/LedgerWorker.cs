@@ -57,47 +57,17 @@ public sealed partial class LedgerWorker(
     }
 
     /// <inheritdoc/>
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        try
+    // A failed pass leaves the cursor where it was: the same rows are folded on the next one.
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => WorkerLoop.RunAsync(
+        ready,
+        async stopping =>
         {
-            await ready.WhenReady.WaitAsync(stoppingToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            return;
-        }
-
-        var errorDelay = TimeSpan.FromSeconds(1);
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            try
-            {
-                await CatchUpAsync(stoppingToken).ConfigureAwait(false);
-                errorDelay = TimeSpan.FromSeconds(1);
-                await journalCommitted.WaitAsync(options.Value.PollInterval, stoppingToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception ex) when (ex is System.Data.Common.DbException or TimeoutException or IOException or System.Net.Sockets.SocketException or InvalidOperationException)
-            {
-                // The cursor did not move: the same rows are folded on the next pass. Nothing is lost.
-                LogPassFailed(logger, ex.GetType().Name, ex.Message);
-                try
-                {
-                    await Task.Delay(errorDelay, time, stoppingToken).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-
-                errorDelay = TimeSpan.FromTicks(Math.Min(errorDelay.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
-            }
-        }
-    }
+            await CatchUpAsync(stopping).ConfigureAwait(false);
+            await journalCommitted.WaitAsync(options.Value.PollInterval, stopping).ConfigureAwait(false);
+        },
+        ex => LogPassFailed(logger, ex.GetType().Name, ex.Message),
+        time,
+        stoppingToken);
 
     [LoggerMessage(EventId = 3000, Level = LogLevel.Warning, Message = "Ledger pass failed, will retry: {ErrorType} {Error}")]
     private static partial void LogPassFailed(ILogger logger, string errorType, string error);

@@ -1,6 +1,7 @@
 using System.Data.Common;
 using Switchboard.Bitrix24.Events;
 using Switchboard.Outbox;
+using static Switchboard.Storage.Sql;
 
 namespace Switchboard.Calls;
 
@@ -263,21 +264,5 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
         return list;
     }
 
-    /// <summary>A command on this connection and transaction.</summary>
-    protected static DbCommand Command(DbConnection connection, DbTransaction? tx, string sql)
-    {
-        ArgumentNullException.ThrowIfNull(connection);
-        var cmd = connection.CreateCommand();
-        cmd.Transaction = tx;
-        cmd.CommandText = sql;
-        return cmd;
-    }
 
-    private static void Add(DbCommand cmd, string name, object? value)
-    {
-        var p = cmd.CreateParameter();
-        p.ParameterName = "@" + name;
-        p.Value = value ?? DBNull.Value;
-        cmd.Parameters.Add(p);
-    }
 }

@@ -1,6 +1,7 @@
 using System.Data.Common;
 using System.Globalization;
 using System.Text;
+using static Switchboard.Storage.Sql;
 
 namespace Switchboard.Journal;
 
@@ -836,23 +837,5 @@ public abstract class SqlJournalStore : IJournalStore
 
     private static string? NullableString(DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
 
-    /// <summary>A command on this connection and transaction.</summary>
-    protected static DbCommand Command(DbConnection connection, DbTransaction? tx, string sql)
-    {
-        ArgumentNullException.ThrowIfNull(connection);
-        var cmd = connection.CreateCommand();
-        cmd.Transaction = tx;
-        cmd.CommandText = sql;
-        return cmd;
-    }
 
-    private static DbParameter Add(DbCommand cmd, string name, object? value = null)
-    {
-        var p = cmd.CreateParameter();
-        // With its prefix, Microsoft.Data.Sqlite binds the name in one lookup instead of trying @, : and $.
-        p.ParameterName = "@" + name;
-        p.Value = value ?? DBNull.Value;
-        cmd.Parameters.Add(p);
-        return p;
-    }
 }

@@ -48,56 +48,27 @@ public sealed partial class OutboxWorker(
     }
 
     /// <inheritdoc/>
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var o = options.Value;
-        if (!o.Enabled)
+        if (!options.Value.Enabled)
         {
             LogDisabled(logger);
-            return;
+            return Task.CompletedTask;
         }
 
-        try
-        {
-            await ready.WhenReady.WaitAsync(stoppingToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            return;
-        }
-
-        var errorDelay = TimeSpan.FromSeconds(1);
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            try
+        // An unavailable store only delays the claims; what is claimed comes back when its lease ends.
+        return WorkerLoop.RunAsync(
+            ready,
+            async stopping =>
             {
-                if (await PassAsync(stoppingToken).ConfigureAwait(false) == 0)
+                if (await PassAsync(stopping).ConfigureAwait(false) == 0)
                 {
-                    await enqueued.WaitAsync(o.PollInterval, stoppingToken).ConfigureAwait(false);
+                    await enqueued.WaitAsync(options.Value.PollInterval, stopping).ConfigureAwait(false);
                 }
-
-                errorDelay = TimeSpan.FromSeconds(1);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception ex) when (ex is System.Data.Common.DbException or TimeoutException or IOException or System.Net.Sockets.SocketException or InvalidOperationException)
-            {
-                // The store is unreachable (PostgreSQL down, SQLite locked): claims wait, nothing is lost.
-                LogStoreFailed(logger, ex.GetType().Name, ex.Message);
-                try
-                {
-                    await Task.Delay(errorDelay, time, stoppingToken).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-
-                errorDelay = TimeSpan.FromTicks(Math.Min(errorDelay.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
-            }
-        }
+            },
+            ex => LogStoreFailed(logger, ex.GetType().Name, ex.Message),
+            time,
+            stoppingToken);
     }
 
     /// <summary>One claim and its execution; returns how many commands were claimed.</summary>

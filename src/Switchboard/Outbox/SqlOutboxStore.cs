@@ -1,4 +1,5 @@
 using System.Data.Common;
+using static Switchboard.Storage.Sql;
 
 namespace Switchboard.Outbox;
 
@@ -321,22 +322,5 @@ public abstract class SqlOutboxStore : IOutboxStore
         _ => throw new InvalidOperationException($"Unknown outbox status '{text}'."),
     };
 
-    /// <summary>A command on this connection and transaction.</summary>
-    protected static DbCommand Command(DbConnection connection, DbTransaction? tx, string sql)
-    {
-        ArgumentNullException.ThrowIfNull(connection);
-        var cmd = connection.CreateCommand();
-        cmd.Transaction = tx;
-        cmd.CommandText = sql;
-        return cmd;
-    }
 
-    private static DbParameter Add(DbCommand cmd, string name, object value)
-    {
-        var p = cmd.CreateParameter();
-        p.ParameterName = "@" + name;
-        p.Value = value;
-        cmd.Parameters.Add(p);
-        return p;
-    }
 }

@@ -1,4 +1,5 @@
 using Switchboard.Bitrix24.Limits;
+using Switchboard.Bitrix24.Rest;
 
 namespace Switchboard.Bitrix24.Tests.Rest;
 
@@ -84,6 +85,26 @@ public sealed class RateLimitTests
         other.IsCompleted.Should().BeTrue("portals do not share a bucket");
         clock.Advance(TimeSpan.FromSeconds(0.2)); // one slot drained; the waiter's timer (real time, this clock has none of its own) then finds room
         await next.AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public async Task Headroom_leaves_part_of_the_portal_s_burst_unused_for_requests_that_arrive_bunched()
+    {
+        var clock = new ManualClock(new DateTimeOffset(2026, 3, 7, 10, 0, 0, TimeSpan.Zero));
+        var limiter = new PortalRateLimiter(new RateLimit(2, 50), clock, headroom: 2);
+
+        for (var i = 0; i < 48; i++)
+        {
+            var wait = limiter.WaitAsync("p", null, CancellationToken.None);
+            wait.IsCompleted.Should().BeTrue($"call {i} is within the burst less the headroom");
+            await wait;
+        }
+
+        var next = limiter.WaitAsync("p", null, CancellationToken.None);
+        next.IsCompleted.Should().BeFalse("the 49th would leave less than 2 requests of headroom");
+        clock.Advance(TimeSpan.FromSeconds(0.5));
+        await next.AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        new Bitrix24RestOptions().BurstHeadroom.Should().Be(2);
     }
 
     private static DateTimeOffset Take(LeakyBucket bucket, ManualClock clock)

@@ -43,10 +43,9 @@ public sealed class OutboxProcessTests : IAsyncLifetime
         {
             var handler = new Uri(server.BaseAddress, "/bitrix24/events");
             (await _emulator.SendInstallAsync(handler)).Deliveries.Single().Status.Should().Be(200);
-            var (admin, http) = PortalLab.AdminClient(_emulator);
-            using (http)
+            using (var admin = _emulator.CreateAdmin())
             {
-                (await new PortalClient(admin).BindEventAsync(_emulator.Options.MemberId, "ONEXTERNALCALLSTART", handler)).IsSuccess.Should().BeTrue();
+                (await new PortalClient(admin.Client).BindEventAsync(_emulator.Options.MemberId, "ONEXTERNALCALLSTART", handler)).IsSuccess.Should().BeTrue();
             }
 
             var callId = (await _emulator.SendClickToCallAsync(new ClickToCall { UserId = 1 })).CallId!;
@@ -91,7 +90,8 @@ public sealed class OutboxProcessTests : IAsyncLifetime
         }
 
         // 1,000 calls at the portal and in the ledger, each ended: 1,000 finish commands waiting.
-        var callIds = await PortalLab.RegisterCallsAsync(_emulator, Count);
+        using var admin = _emulator.CreateAdmin();
+        var callIds = await admin.RegisterCallsAsync(Count);
         await using (var outbox = new PostgresOutboxStore(_db.ConnectionString))
         await using (var calls = new PostgresCallStore(_db.ConnectionString, outbox))
         {

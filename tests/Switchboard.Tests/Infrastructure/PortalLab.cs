@@ -1,6 +1,3 @@
-using System.Text.Json.Nodes;
-using Switchboard.Bitrix24.OAuth;
-using Switchboard.Bitrix24.Rest;
 using Switchboard.Emulator;
 
 namespace Switchboard.Tests.Infrastructure;
@@ -46,44 +43,6 @@ public sealed class PortalLab : IAsyncDisposable
     /// <summary>The same settings as <c>--Key=Value</c> arguments, for a server started as a child process.</summary>
     public static string[] Arguments(PortalEmulator emulator, params string[] more) =>
         [.. Settings(emulator).Select(kv => $"--{kv.Key}={kv.Value}"), .. more];
-
-    /// <summary>
-    /// A REST client of the test's own (not the server's), with tokens the emulator issued: for set-up
-    /// steps a test does "as the portal's admin", such as binding a handler or registering calls.
-    /// </summary>
-    public static (Bitrix24RestClient Client, HttpClient Http) AdminClient(PortalEmulator emulator)
-    {
-        var options = new Bitrix24RestOptions
-        {
-            ClientId = emulator.Options.ClientId,
-            ClientSecret = emulator.Options.ClientSecret,
-            OAuthServer = emulator.BaseAddress,
-            AllowInsecureHttp = true,
-        };
-        options.AllowedNetworks.Add("127.0.0.0/8");
-        var tokens = emulator.IssueTokens();
-        var credentials = new InMemoryPortalCredentials();
-        credentials.Put(new PortalCredentials(emulator.Options.MemberId, emulator.ClientEndpoint, tokens.AccessToken, tokens.RefreshToken));
-        var http = Bitrix24HttpClientFactory.CreateClient(options);
-        return (new Bitrix24RestClient(http, credentials, options), http);
-    }
-
-    /// <summary>Registers <paramref name="count"/> outgoing calls for user 1 at the emulator in batches; returns their CALL_IDs.</summary>
-    public static async Task<IReadOnlyList<string>> RegisterCallsAsync(PortalEmulator emulator, int count)
-    {
-        var (client, http) = AdminClient(emulator);
-        using var _ = http;
-        var commands = Enumerable.Range(0, count).Select(i => new BatchCommand("r" + i.ToString(System.Globalization.CultureInfo.InvariantCulture), "telephony.externalCall.register", new JsonObject
-        {
-            ["USER_ID"] = 1,
-            ["PHONE_NUMBER"] = "+1415" + i.ToString("0000000", System.Globalization.CultureInfo.InvariantCulture),
-            ["TYPE"] = 1,
-            ["SHOW"] = 0,
-        })).ToList();
-        var r = await client.BatchAsync(emulator.Options.MemberId, commands);
-        r.IsSuccess.Should().BeTrue();
-        return [.. commands.Select(c => r.Value!.Commands[c.Id].Result!.Value.GetProperty("CALL_ID").GetString()!)];
-    }
 
     public static async Task<PortalLab> StartAsync(string? postgres = null, IReadOnlyDictionary<string, string?>? settings = null, EmulatorOptions? emulatorOptions = null, bool install = true)
     {
