@@ -1,0 +1,85 @@
+using System.Data.Common;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+using Switchboard.Calls;
+using Switchboard.Hosting;
+using Switchboard.Outbox;
+using Switchboard.Tests.Infrastructure;
+
+namespace Switchboard.Tests.Calls;
+
+/// <summary>
+/// The ledger as the server keeps it, on SQLite and PostgreSQL: folding the journal again from the start
+/// (what happens to every row past the cursor after a crash) changes no record and queues nothing twice.
+/// </summary>
+public sealed class LedgerReplayTests : IAsyncLifetime
+{
+    private readonly PostgresDatabase _db = new();
+
+    public Task InitializeAsync() => _db.InitializeAsync();
+
+    public Task DisposeAsync() => _db.DisposeAsync();
+
+    [Fact]
+    public Task On_SQLite_a_replay_of_the_whole_journal_changes_nothing() => ReplayAsync(null);
+
+    [Fact]
+    public Task On_PostgreSQL_a_replay_of_the_whole_journal_changes_nothing() => ReplayAsync(_db.ConnectionString);
+
+    private static async Task ReplayAsync(string? postgres)
+    {
+        await using var server = await SwitchboardServer.StartAsync(postgres, new Dictionary<string, string?>
+        {
+            ["Switchboard:Install:AllowedDomains"] = "127.0.0.1",
+            ["Switchboard:Outbox:Enabled"] = "false",
+            ["Switchboard:Ledger:PollInterval"] = "00:00:00.050",
+        });
+        var portal = TestPortal.Create("127.0.0.1");
+        (await server.PostFormAsync(Bitrix24Events.Install(portal))).EnsureSuccessStatusCode();
+        var callIds = Enumerable.Range(0, 5).Select(_ => Bitrix24Events.NewCallId()).ToList();
+        foreach (var id in callIds)
+        {
+            (await server.PostFormAsync(Bitrix24Events.ExternalCallStart(portal, id))).EnsureSuccessStatusCode();
+        }
+
+        var calls = server.Services.GetRequiredService<SqlCallStore>();
+        var ledger = server.Services.GetRequiredService<LedgerWorker>();
+        var journalEnd = (await server.Store.ListEventsAsync(new Switchboard.Journal.JournalQuery(1), default))[0].Id;
+        await PortalLab.WaitUntilAsync(async () => await calls.GetCursorAsync(default) == journalEnd, "the ledger has caught up");
+        var records = await RecordsAsync(calls, callIds);
+        var outbox = server.Services.GetRequiredService<IOutboxStore>();
+        var queued = (await outbox.ListAsync(null, 100, default)).Select(e => e.Key).Order().ToList();
+        queued.Should().HaveCount(6, "one portal.setup and one originate per click");
+
+        // As after a crash before any cursor move: every row is past the cursor again.
+        await ResetCursorAsync(server, postgres);
+        (await ledger.CatchUpAsync(default)).Should().BeGreaterThanOrEqualTo(6);
+
+        (await calls.GetCursorAsync(default)).Should().Be(journalEnd);
+        (await RecordsAsync(calls, callIds)).Should().Equal(records);
+        (await outbox.ListAsync(null, 100, default)).Select(e => e.Key).Order().Should().Equal(queued);
+    }
+
+    private static async Task<List<CallRecord>> RecordsAsync(SqlCallStore calls, List<string> ids)
+    {
+        var list = new List<CallRecord>();
+        foreach (var id in ids)
+        {
+            list.Add((await calls.GetAsync(id, default))!.Record);
+        }
+
+        return list;
+    }
+
+    private static async Task ResetCursorAsync(SwitchboardServer server, string? postgres)
+    {
+        await using DbConnection connection = postgres is null
+            ? new SqliteConnection($"Data Source={Path.Combine(server.DataDirectory!, "switchboard.db")}")
+            : new NpgsqlConnection(postgres);
+        await connection.OpenAsync();
+        await using var cmd = connection.CreateCommand();
+        cmd.CommandText = "UPDATE ledger_cursor SET position = 0";
+        (await cmd.ExecuteNonQueryAsync()).Should().Be(1);
+    }
+}
