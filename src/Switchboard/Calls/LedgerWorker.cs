@@ -29,6 +29,7 @@ public sealed partial class LedgerWorker(
     StoresReady ready,
     [FromKeyedServices(WorkSignal.JournalCommitted)] WorkSignal journalCommitted,
     [FromKeyedServices(WorkSignal.OutboxEnqueued)] WorkSignal outboxEnqueued,
+    SwitchboardMetrics metrics,
     TimeProvider time,
     ILogger<LedgerWorker> logger) : BackgroundService
 {
@@ -41,6 +42,7 @@ public sealed partial class LedgerWorker(
         {
             pass = await calls.ProcessJournalAsync(Math.Max(1, options.Value.BatchSize), time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
             total += pass.Events;
+            metrics.LedgerFolded(pass.Events);
             foreach (var id in pass.Unreadable)
             {
                 LogUnreadable(logger, id);

@@ -17,6 +17,8 @@ public sealed class SwitchboardMetrics : IDisposable
     private readonly Counter<long> _commitFailures;
     private readonly Histogram<double> _commitSeconds;
     private readonly Histogram<int> _batchSize;
+    private readonly Counter<long> _outboxCommands;
+    private readonly Counter<long> _ledgerEvents;
 
     public SwitchboardMetrics(IMeterFactory meterFactory)
     {
@@ -26,6 +28,8 @@ public sealed class SwitchboardMetrics : IDisposable
         _commitFailures = _meter.CreateCounter<long>("switchboard.journal.commit_failures", description: "Journal commits that failed.");
         _commitSeconds = _meter.CreateHistogram<double>("switchboard.journal.commit_duration", unit: "s", description: "Time to commit one batch.");
         _batchSize = _meter.CreateHistogram<int>("switchboard.journal.batch_size", description: "Events per journal commit.");
+        _outboxCommands = _meter.CreateCounter<long>("switchboard.outbox.commands", description: "Outbox command executions, by kind and outcome (done, retry, dead).");
+        _ledgerEvents = _meter.CreateCounter<long>("switchboard.ledger.events", description: "Journal rows folded into the call ledger.");
     }
 
     /// <summary>Counts one delivery with its outcome (stored, duplicate, unauthorized, forbidden, bad_request, too_large, unsupported_media_type, unavailable) and event name.</summary>
@@ -49,6 +53,13 @@ public sealed class SwitchboardMetrics : IDisposable
         _batchSize.Record(batchSize);
         _commitSeconds.Record(elapsed.TotalSeconds);
     }
+
+    /// <summary>Counts one executed outbox command; <paramref name="kind"/> is one of <c>OutboxKinds</c> (a bounded set).</summary>
+    public void OutboxCommand(string kind, string outcome) =>
+        _outboxCommands.Add(1, new KeyValuePair<string, object?>("kind", kind), new KeyValuePair<string, object?>("outcome", outcome));
+
+    /// <summary>Counts journal rows folded into the ledger.</summary>
+    public void LedgerFolded(int events) => _ledgerEvents.Add(events);
 
     /// <summary>Counts a failed commit.</summary>
     public void CommitFailed() => _commitFailures.Add(1);

@@ -20,6 +20,7 @@ public sealed partial class OutboxWorker(
     IOptions<OutboxOptions> options,
     StoresReady ready,
     [FromKeyedServices(WorkSignal.OutboxEnqueued)] WorkSignal enqueued,
+    SwitchboardMetrics metrics,
     TimeProvider time,
     ILogger<OutboxWorker> logger) : BackgroundService
 {
@@ -122,6 +123,7 @@ public sealed partial class OutboxWorker(
             case CommandOutcome.Done done:
                 if (await store.CompleteAsync(entry.Id, _workerId, now, CancellationToken.None).ConfigureAwait(false))
                 {
+                    metrics.OutboxCommand(entry.Kind, "done");
                     LogDone(logger, entry.Kind, entry.Key, entry.MemberId, done.Note ?? "");
                 }
 
@@ -131,10 +133,12 @@ public sealed partial class OutboxWorker(
                 var result = await store.FailAsync(entry.Id, _workerId, retry.Error, now + delay, Math.Max(1, o.MaxAttempts), CancellationToken.None).ConfigureAwait(false);
                 if (result == FailOutcome.Dead)
                 {
+                    metrics.OutboxCommand(entry.Kind, "dead");
                     LogDead(logger, entry.Kind, entry.Key, entry.MemberId, entry.Attempts + 1, retry.Error);
                 }
                 else if (result == FailOutcome.WillRetry)
                 {
+                    metrics.OutboxCommand(entry.Kind, "retry");
                     LogWillRetry(logger, entry.Kind, entry.Key, entry.MemberId, entry.Attempts + 1, delay, retry.Error);
                 }
 
@@ -142,6 +146,7 @@ public sealed partial class OutboxWorker(
             case CommandOutcome.Fail fail:
                 // maxAttempts = attempts + 1: this failure is the last.
                 await store.FailAsync(entry.Id, _workerId, fail.Error, now, entry.Attempts + 1, CancellationToken.None).ConfigureAwait(false);
+                metrics.OutboxCommand(entry.Kind, "dead");
                 LogDead(logger, entry.Kind, entry.Key, entry.MemberId, entry.Attempts + 1, fail.Error);
                 break;
         }

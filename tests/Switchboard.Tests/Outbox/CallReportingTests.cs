@@ -50,5 +50,8 @@ public sealed class CallReportingTests
         await PortalLab.WaitUntilAsync(async () => (await outbox.ListAsync(OutboxStatus.Done, 100, default)).Any(e => e.Key == "finish:" + callId), "the finish is done in the outbox");
         // One batch request carried it.
         lab.Emulator.State.RequestLog.Count(r => r.Method == "batch").Should().Be(1);
+        var metrics = await lab.Server.Client.GetStringAsync("/metrics");
+        metrics.Should().Contain("switchboard_outbox_commands_total{kind=\"bitrix24.finish\",outcome=\"done\"} 1")
+            .And.Contain("switchboard_ledger_events_total");
     }
 }
