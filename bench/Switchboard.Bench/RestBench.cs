@@ -96,7 +96,8 @@ internal static class RestBench
             }
 
             // Let the portal's bucket empty after the registrations, so the drain starts from a quiet portal.
-            var quiet = TimeSpan.FromSeconds(Math.Ceiling(count / 50.0 / 2) + 2);
+            // Everything sent so far (the install's set-up and the registrations) drains at 2/s.
+            var quiet = TimeSpan.FromSeconds(Math.Ceiling(TopLevelRequests(portal) / 2.0) + 2);
             Console.Error.WriteLine($"Waiting {quiet.TotalSeconds:0} s for the portal's bucket to drain…");
             await Task.Delay(quiet, ct);
 
