@@ -83,9 +83,9 @@ internal static class RestBench
                 callIds = await admin.RegisterCallsAsync(count, ct);
             }
 
-            var path = Path.Combine(data.FullName, "switchboard.db");
+            var path = Path.Combine(data.FullName, "ledger.db");
             await using (var outbox = new SqliteOutboxStore(path))
-            await using (var ledger = new SqliteCallStore(path, outbox))
+            await using (var ledger = new SqliteCallStore(outbox))
             {
                 var now = DateTimeOffset.UtcNow;
                 foreach (var id in callIds)

@@ -5,28 +5,33 @@ using static Switchboard.Storage.Sql;
 
 namespace Switchboard.Calls;
 
-/// <summary>What one pass of <see cref="SqlCallStore.ProcessJournalAsync"/> did.</summary>
-/// <param name="Events">Journal rows read (and the cursor moved past).</param>
+/// <summary>What one <see cref="SqlCallStore.FoldAsync"/> did.</summary>
+/// <param name="Events">Events folded.</param>
 /// <param name="Calls">Call records written.</param>
 /// <param name="Commands">Outbox commands that were new.</param>
-/// <param name="Unreadable">Rows whose stored body no longer parses (skipped, logged by the caller).</param>
-/// <param name="More">True when the pass stopped at its limit: call again at once.</param>
-public sealed record LedgerPass(int Events, int Calls, int Commands, IReadOnlyList<long> Unreadable, bool More);
+/// <param name="Conflict">True when the cursor had moved (another instance folded these rows): nothing written.</param>
+public sealed record LedgerPass(int Events, int Calls, int Commands, bool Conflict);
+
+/// <summary>A journal row read back as its typed event, for <see cref="SqlCallStore.FoldAsync"/>.</summary>
+public sealed record JournalEvent(long Id, DateTimeOffset ReceivedAt, string MemberId, Bitrix24Event Event);
 
 /// <summary>A call record as listed.</summary>
 public sealed record StoredCall(CallRecord Record, DateTimeOffset UpdatedAt);
 
 /// <summary>
-/// The call ledger's rows, in the journal's database: one row per CALL_ID holding the
+/// The call ledger's rows: one row per CALL_ID holding the
 /// <see cref="CallRecord"/> as JSON, and a cursor saying how far the journal has been folded in.
 /// Every change to a record, the outbox commands it causes and the cursor move commit in ONE
 /// transaction (RELIABILITY promise 2): after a crash the journal is folded again from the cursor and
 /// nothing is lost; a command is keyed by its idempotency key, so nothing is sent twice either.
 /// </summary>
 /// <remarks>
-/// SQLite and PostgreSQL share this SQL. On PostgreSQL several instances may run the processor: the
-/// cursor row is read <c>FOR UPDATE</c>, so passes are serialised and each journal row is folded once;
-/// a record is read <c>FOR UPDATE</c>, so a manual finish and a pass never overwrite each other.
+/// SQLite and PostgreSQL share this SQL. The ledger lives with the outbox (on SQLite in its own file,
+/// <c>ledger.db</c>, so its writes never wait for the journal's or make the journal wait); it reads the
+/// journal through <see cref="Journal.IJournalStore.ReadAfterAsync"/>. On PostgreSQL several instances
+/// may fold: the cursor row is read <c>FOR UPDATE</c> and must still be where the caller found it, so
+/// each journal row is folded once; a record is read <c>FOR UPDATE</c>, so a manual finish and a pass
+/// never overwrite each other.
 /// </remarks>
 public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
 {
@@ -81,51 +86,37 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
         }, cancellationToken);
 
     /// <summary>
-    /// Folds the next journal rows (up to <paramref name="max"/>) into the ledger: call records updated,
-    /// their new commands enqueued, ONAPPINSTALL / ONAPPUPDATE turned into a portal set-up command, the
-    /// cursor moved. All in one transaction.
+    /// Folds journal events (read and parsed by the caller, outside any lock) into the ledger: call
+    /// records updated, their new commands enqueued, ONAPPINSTALL / ONAPPUPDATE turned into a portal
+    /// set-up command, the cursor moved to <paramref name="through"/>. All in one transaction, and only
+    /// if the cursor is still at <paramref name="expectedCursor"/>; otherwise another instance got
+    /// there first, nothing is written, and the result says so (<see cref="LedgerPass.Conflict"/>).
     /// </summary>
-    public Task<LedgerPass> ProcessJournalAsync(int max, DateTimeOffset now, CancellationToken cancellationToken)
+    /// <param name="expectedCursor">The cursor the caller read before reading the journal.</param>
+    /// <param name="events">The events after it that could be read back, in id order.</param>
+    /// <param name="through">The last journal id read (readable or not): where the cursor goes.</param>
+    /// <param name="now">The clock.</param>
+    /// <param name="cancellationToken">Cancels before the commit.</param>
+    public Task<LedgerPass> FoldAsync(long expectedCursor, IReadOnlyList<JournalEvent> events, long through, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(max);
+        ArgumentNullException.ThrowIfNull(events);
         return WriteAsync(async (connection, tx, ct) =>
         {
-            long position;
             await using (var cursor = Command(connection, tx, $"SELECT position FROM ledger_cursor WHERE name = '{CursorName}'{ForUpdateClause}"))
             {
-                position = Convert.ToInt64(await cursor.ExecuteScalarAsync(ct).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
-            }
-
-            var rows = new List<(long Id, DateTimeOffset ReceivedAt, string MemberId, string ContentType, string Body)>();
-            await using (var read = Command(connection, tx, "SELECT id, received_at, member_id, content_type, body FROM events WHERE id > @position ORDER BY id LIMIT @max"))
-            {
-                Add(read, "position", position);
-                Add(read, "max", (long)max);
-                await using var r = await read.ExecuteReaderAsync(ct).ConfigureAwait(false);
-                while (await r.ReadAsync(ct).ConfigureAwait(false))
+                var position = Convert.ToInt64(await cursor.ExecuteScalarAsync(ct).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
+                if (position != expectedCursor)
                 {
-                    rows.Add((r.GetInt64(0), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(1)), r.GetString(2), r.GetString(3), r.GetString(4)));
+                    return new LedgerPass(0, 0, 0, Conflict: true);
                 }
-            }
-
-            if (rows.Count == 0)
-            {
-                return new LedgerPass(0, 0, 0, [], false);
             }
 
             var records = new Dictionary<string, CallRecord?>(StringComparer.Ordinal);
             var changed = new HashSet<string>(StringComparer.Ordinal);
             var items = new List<OutboxItem>();
-            var unreadable = new List<long>();
-            foreach (var row in rows)
+            foreach (var row in events)
             {
-                var ev = CallJson.ReadEvent(row.ContentType, row.Body);
-                if (ev is null)
-                {
-                    unreadable.Add(row.Id);
-                    continue;
-                }
-
+                var ev = row.Event;
                 if (ev is AppInstallEvent or AppUpdateEvent)
                 {
                     // Each install or update runs the set-up again (Bitrix24 drops handlers on update).
@@ -160,11 +151,11 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
             var added = await outbox.EnqueueAsync(connection, tx, items, ct).ConfigureAwait(false);
             await using (var move = Command(connection, tx, $"UPDATE ledger_cursor SET position = @position WHERE name = '{CursorName}'"))
             {
-                Add(move, "position", rows[^1].Id);
+                Add(move, "position", through);
                 await move.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             }
 
-            return new LedgerPass(rows.Count, changed.Count, added, unreadable, rows.Count == max);
+            return new LedgerPass(events.Count, changed.Count, added, Conflict: false);
         }, cancellationToken);
     }
 

@@ -4,30 +4,23 @@ using Switchboard.Storage;
 
 namespace Switchboard.Calls;
 
-/// <summary>The ledger in the journal's SQLite file (it reads the <c>events</c> table there).</summary>
-public sealed class SqliteCallStore : SqlCallStore
+/// <summary>
+/// The ledger in the outbox's SQLite file (<c>ledger.db</c>), on the outbox's one write connection: a
+/// record, its commands and the cursor move commit together, and the ledger and the outbox worker take
+/// turns at that connection in this process. The journal is another file, so none of this ever waits
+/// for (or holds up) an event being acknowledged.
+/// </summary>
+public sealed class SqliteCallStore(SqliteOutboxStore outbox) : SqlCallStore(outbox)
 {
-    private readonly string _connectionString;
-    private readonly SqliteWriter _writer;
-
-    /// <summary>Opens the database file; <paramref name="outbox"/> must be on the same file.</summary>
-    public SqliteCallStore(string path, IOutboxStore outbox, TimeSpan? busyTimeout = null)
-        : base(outbox)
-    {
-        var timeout = busyTimeout ?? TimeSpan.FromSeconds(5);
-        _connectionString = SqliteFiles.ConnectionString(System.IO.Path.GetFullPath(path), timeout);
-        // FULL: a record, its commands and the cursor move are on disk together when the commit returns.
-        _writer = new SqliteWriter(_connectionString, $"PRAGMA synchronous = FULL; PRAGMA busy_timeout = {(int)timeout.TotalMilliseconds};");
-    }
-
     /// <inheritdoc/>
     protected override async ValueTask<DbConnection> OpenReadConnectionAsync(CancellationToken cancellationToken) =>
-        await SqliteFiles.OpenAsync(_connectionString, cancellationToken).ConfigureAwait(false);
+        await SqliteFiles.OpenAsync(outbox.ConnectionString, cancellationToken).ConfigureAwait(false);
 
     /// <inheritdoc/>
     protected override Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, CancellationToken, Task<T>> work, CancellationToken cancellationToken) =>
-        _writer.WriteAsync((connection, tx, ct) => work(connection, tx, ct), cancellationToken);
+        outbox.Writer.WriteAsync((connection, tx, ct) => work(connection, tx, ct), cancellationToken);
 
     /// <inheritdoc/>
-    public override ValueTask DisposeAsync() => _writer.DisposeAsync();
+    /// <remarks>The write connection belongs to the outbox store, which disposes it.</remarks>
+    public override ValueTask DisposeAsync() => ValueTask.CompletedTask;
 }

@@ -70,9 +70,11 @@ public static class SwitchboardHost
             .Validate(o => o.UsesPostgres || !string.IsNullOrWhiteSpace(o.DataDirectory), "Set Switchboard:Store:DataDirectory (or --data) or Switchboard:Store:PostgresConnectionString (or --postgres).")
             .ValidateOnStart();
         services.AddSingleton(sp => sp.GetRequiredService<IOptions<JournalOptions>>().Value.CreateStore());
-        // The outbox and the ledger live in the journal's database: a call's change and its commands commit together.
-        services.AddSingleton<IOutboxStore>(sp => sp.GetRequiredService<IOptions<JournalOptions>>().Value.CreateOutboxStore());
-        services.AddSingleton(sp => sp.GetRequiredService<IOptions<JournalOptions>>().Value.CreateCallStore(sp.GetRequiredService<IOutboxStore>()));
+        // The ledger and the outbox share a database (SQLite: ledger.db beside the journal's file), so a
+        // call's change and its commands commit together.
+        services.AddSingleton(sp => sp.GetRequiredService<IOptions<JournalOptions>>().Value.CreateOutboxStore());
+        services.AddSingleton<IOutboxStore>(sp => sp.GetRequiredService<SqlOutboxStore>());
+        services.AddSingleton(sp => sp.GetRequiredService<IOptions<JournalOptions>>().Value.CreateCallStore(sp.GetRequiredService<SqlOutboxStore>()));
         services.AddSingleton<StoresReady>();
         services.AddKeyedSingleton<WorkSignal>(WorkSignal.JournalCommitted);
         services.AddKeyedSingleton<WorkSignal>(WorkSignal.OutboxEnqueued);
@@ -85,7 +87,7 @@ public static class SwitchboardHost
     private static IServiceCollection AddCalls(this IServiceCollection services)
     {
         services.AddOptions<LedgerOptions>().BindConfiguration(LedgerOptions.SectionName)
-            .Validate(o => o.BatchSize > 0 && o.PollInterval > TimeSpan.Zero, "Switchboard:Ledger:BatchSize and PollInterval must be positive.")
+            .Validate(o => o.BatchSize > 0 && o.PollInterval > TimeSpan.Zero && o.PassInterval >= TimeSpan.Zero, "Switchboard:Ledger:BatchSize and PollInterval must be positive, PassInterval not negative.")
             .ValidateOnStart();
         services.AddSingleton<LedgerWorker>();
         services.AddHostedService(sp => sp.GetRequiredService<LedgerWorker>());

@@ -19,6 +19,12 @@ public interface IJournalStore : IAsyncDisposable
     /// </summary>
     Task<IReadOnlyList<AppendResult>> AppendAsync(IReadOnlyList<JournalAppend> batch, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Oldest first: the events with an id above <paramref name="afterId"/>, at most <paramref name="limit"/>.
+    /// How the ledger follows the journal; ids become visible in id order (see <c>AppendOrderLockSql</c>).
+    /// </summary>
+    Task<IReadOnlyList<JournalEntry>> ReadAfterAsync(long afterId, int limit, CancellationToken cancellationToken);
+
     /// <summary>Newest first.</summary>
     Task<IReadOnlyList<JournalEntry>> ListEventsAsync(JournalQuery query, CancellationToken cancellationToken);
 

@@ -24,23 +24,31 @@ public sealed class JournalOptions
     /// <summary>True when PostgreSQL is configured.</summary>
     public bool UsesPostgres => !string.IsNullOrWhiteSpace(PostgresConnectionString);
 
-    /// <summary>The SQLite file.</summary>
+    /// <summary>The SQLite file of the journal and the portals.</summary>
     public string SqlitePath => Path.GetFullPath(Path.Combine(DataDirectory, "switchboard.db"));
+
+    /// <summary>
+    /// The SQLite file of the call ledger and the outbox. A file of its own: SQLite has one writer per
+    /// file, and the ledger's and outbox's writes must never make an event's acknowledgement wait.
+    /// </summary>
+    public string LedgerPath => Path.GetFullPath(Path.Combine(DataDirectory, "ledger.db"));
 
     /// <summary>Opens the configured store (not yet initialised).</summary>
     public IJournalStore CreateStore() => UsesPostgres
         ? new Postgres.PostgresJournalStore(PostgresConnectionString!)
         : new Sqlite.SqliteJournalStore(SqlitePath, TimeSpan.FromSeconds(BusyTimeoutSeconds));
 
-    /// <summary>Opens the outbox on the same database (not yet initialised).</summary>
+    /// <summary>Opens the outbox: PostgreSQL's database, or SQLite's <see cref="LedgerPath"/> (not yet initialised).</summary>
     public Outbox.SqlOutboxStore CreateOutboxStore() => UsesPostgres
         ? new Outbox.PostgresOutboxStore(PostgresConnectionString!)
-        : new Outbox.SqliteOutboxStore(SqlitePath, TimeSpan.FromSeconds(BusyTimeoutSeconds));
+        : new Outbox.SqliteOutboxStore(LedgerPath, TimeSpan.FromSeconds(BusyTimeoutSeconds));
 
-    /// <summary>Opens the call ledger on the same database, enqueueing into <paramref name="outbox"/> (not yet initialised).</summary>
-    public Calls.SqlCallStore CreateCallStore(Outbox.IOutboxStore outbox) => UsesPostgres
-        ? new Calls.PostgresCallStore(PostgresConnectionString!, outbox)
-        : new Calls.SqliteCallStore(SqlitePath, outbox, TimeSpan.FromSeconds(BusyTimeoutSeconds));
+    /// <summary>Opens the call ledger beside <paramref name="outbox"/> (its file or database), enqueueing into it (not yet initialised).</summary>
+    public Calls.SqlCallStore CreateCallStore(Outbox.SqlOutboxStore outbox) => outbox switch
+    {
+        Outbox.SqliteOutboxStore sqlite => new Calls.SqliteCallStore(sqlite),
+        _ => new Calls.PostgresCallStore(PostgresConnectionString!, outbox),
+    };
 
     /// <summary>Where the store is, for people (no password).</summary>
     public string Describe()

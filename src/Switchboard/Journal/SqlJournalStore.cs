@@ -579,6 +579,17 @@ public abstract class SqlJournalStore : IJournalStore
     }
 
     /// <inheritdoc/>
+    public async Task<IReadOnlyList<JournalEntry>> ReadAfterAsync(long afterId, int limit, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
+        await using var connection = await OpenReadConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var cmd = Command(connection, null, $"SELECT {EventColumns} FROM events WHERE id > @after ORDER BY id LIMIT @limit");
+        Add(cmd, "after", afterId);
+        Add(cmd, "limit", (long)limit);
+        return await ReadEventsAsync(cmd, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc/>
     public async Task<IReadOnlyList<JournalEntry>> ListEventsAsync(JournalQuery query, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(query);

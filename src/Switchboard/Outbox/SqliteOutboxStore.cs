@@ -38,6 +38,13 @@ public sealed class SqliteOutboxStore : SqlOutboxStore
     /// <summary>The database file.</summary>
     public string Path { get; }
 
+    /// <summary>The file's one write connection, shared with the ledger on the same file so that their
+    /// transactions queue in this process instead of meeting at SQLite's busy handler (which sleeps).</summary>
+    internal SqliteWriter Writer => _writer;
+
+    /// <summary>The connection string of the file (for readers on it).</summary>
+    internal string ConnectionString => _connectionString;
+
     /// <inheritdoc/>
     protected override string IdColumnDefinition => "INTEGER PRIMARY KEY";
 

@@ -13,6 +13,7 @@ public sealed class SqliteWriter(string connectionString, string pragmas) : IAsy
 {
     private readonly SemaphoreSlim _lock = new(1, 1);
     private SqliteConnection? _connection;
+    private int _disposed;
 
     /// <summary>Runs <paramref name="work"/> in one write transaction and commits it.</summary>
     public async Task<T> WriteAsync<T>(Func<SqliteConnection, SqliteTransaction, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
@@ -71,6 +72,12 @@ public sealed class SqliteWriter(string connectionString, string pragmas) : IAsy
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
     {
+        // Idempotent: one store can be registered under two service types, and each disposes it.
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         await _lock.WaitAsync().ConfigureAwait(false);
         try
         {

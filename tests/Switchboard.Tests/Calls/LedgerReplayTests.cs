@@ -75,7 +75,7 @@ public sealed class LedgerReplayTests : IAsyncLifetime
     private static async Task ResetCursorAsync(SwitchboardServer server, string? postgres)
     {
         await using DbConnection connection = postgres is null
-            ? new SqliteConnection($"Data Source={Path.Combine(server.DataDirectory!, "switchboard.db")}")
+            ? new SqliteConnection($"Data Source={Path.Combine(server.DataDirectory!, "ledger.db")}")
             : new NpgsqlConnection(postgres);
         await connection.OpenAsync();
         await using var cmd = connection.CreateCommand();

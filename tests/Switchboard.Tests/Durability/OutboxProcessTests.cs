@@ -35,7 +35,7 @@ public sealed class OutboxProcessTests : IAsyncLifetime
     public async Task SIGKILL_after_the_portal_finished_the_call_but_before_done_does_not_finish_it_twice()
     {
         using var data = new TempDirectory();
-        var path = Path.Combine(data.Path, "switchboard.db");
+        var path = Path.Combine(data.Path, "ledger.db");
         // A short lease, so the restarted server takes the dead one's claim back soon.
         var args = PortalLab.Arguments(_emulator, "--data", data.Path, "--Switchboard:Outbox:Lease=00:00:02");
         var server = await ServerProcess.StartAsync(args);
@@ -50,7 +50,7 @@ public sealed class OutboxProcessTests : IAsyncLifetime
 
             var callId = (await _emulator.SendClickToCallAsync(new ClickToCall { UserId = 1 })).CallId!;
             await using var outbox = new SqliteOutboxStore(path);
-            await using var calls = new SqliteCallStore(path, outbox);
+            await using var calls = new SqliteCallStore(outbox);
             await PortalLab.WaitUntilAsync(async () => await calls.GetAsync(callId, default) is not null, "the ledger has the call");
 
             // The portal will finish the call and then hold its answer; the server waits for it and is killed.
