@@ -92,7 +92,7 @@ public static class CallLedger
         PbxHungUp h => Ended(r, h.Status, h.Duration, h.At),
 
         // An operator's finish is one more outcome, not an override: it cannot turn an answered call into a missed one.
-        ManualFinish m => Ended(r, m.Status, m.Duration, m.At),
+        ManualFinish m => Ended(r, m.Status, m.Duration, m.At) with { ManualUserId = Smallest(r.ManualUserId, m.UserId) },
 
         RecordingReady rec => r with { Recordings = r.Recordings.Add(rec.Path) },
 

@@ -60,6 +60,9 @@ public sealed record CallRecord
     /// <summary>The call's owner: who clicked, or whom we registered it for. Bitrix24 shows them the card itself.</summary>
     public long? UserId { get; init; }
 
+    /// <summary>The user an operator named in <c>calls finish --user</c>: reported only when neither the owner nor an answering user is known.</summary>
+    public long? ManualUserId { get; init; }
+
     /// <summary>The CRM entity.</summary>
     public CrmEntity? Crm { get; init; }
 
@@ -115,7 +118,7 @@ public sealed record CallRecord
         }
 
         // finish needs USER_ID: the last user who talked, else the owner (FIELD-LESSONS item 6).
-        var user = LastAnswer?.UserId ?? UserId;
+        var user = LastAnswer?.UserId ?? UserId ?? ManualUserId;
         var outcome = Outcome ?? new CallOutcome(CallStatusCode.Missed, TimeSpan.Zero);
         return new FinishArguments(CallId, user, outcome.Duration, outcome.Status);
     }

@@ -32,7 +32,12 @@ public sealed record CallRegistered(
     DateTimeOffset StartedAt) : LedgerInput(CallId);
 
 /// <summary>What <c>switchboard calls finish</c> sends: an operator ends a call the PBX never reported.</summary>
-public sealed record ManualFinish(string CallId, CallStatusCode Status, TimeSpan Duration, DateTimeOffset At) : LedgerInput(CallId);
+/// <param name="CallId">The call.</param>
+/// <param name="Status">The operator's status code.</param>
+/// <param name="Duration">Talk time.</param>
+/// <param name="At">When the operator finished it.</param>
+/// <param name="UserId">The user to report the call for when the ledger knows neither who clicked nor who answered (finish needs one).</param>
+public sealed record ManualFinish(string CallId, CallStatusCode Status, TimeSpan Duration, DateTimeOffset At, long? UserId = null) : LedgerInput(CallId);
 
 /// <summary>The PBX saw a leg of the call answered, by this extension (mapped to a Bitrix24 user when known).</summary>
 public sealed record PbxAnswered(string CallId, string? Extension, long? UserId, DateTimeOffset At) : LedgerInput(CallId);

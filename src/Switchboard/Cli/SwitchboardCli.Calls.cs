@@ -70,15 +70,17 @@ public static partial class SwitchboardCli
 
         var status = new Option<string>("--status") { Description = "STATUS_CODE for Bitrix24: 200 answered, 304 missed, 486 busy, 603 declined, 603-S cancelled, … (REFERENCE §6.2).", Required = true };
         var duration = new Option<int>("--duration") { Description = "Talk time in seconds.", DefaultValueFactory = _ => 0 };
-        var finish = new Command("finish", "Finish a call by hand (one the PBX left open): the ledger records it and the server's outbox sends telephony.externalCall.finish.") { callId, status, duration };
+        var user = new Option<long?>("--user") { Description = "The Bitrix24 user to report the call for, when the ledger knows neither who clicked nor who answered." };
+        var finish = new Command("finish", "Finish a call by hand (one the PBX left open): the ledger records it and the server's outbox sends telephony.externalCall.finish.") { callId, status, duration, user };
         finish.SetAction(async (parse, ct) =>
         {
             var code = CallStatusCode.From(parse.GetValue(status));
             var seconds = parse.GetValue(duration);
             // A documented code (200, 304, 603-S, OTHER, …) or any three-digit SIP code: Bitrix24 keeps it as given.
-            if (code is not { } c || !(c.IsKnown || (c.Code.Length == 3 && c.Code.All(char.IsAsciiDigit))) || seconds < 0)
+            var userId = parse.GetValue(user);
+            if (code is not { } c || !(c.IsKnown || (c.Code.Length == 3 && c.Code.All(char.IsAsciiDigit))) || seconds < 0 || userId is <= 0)
             {
-                await parse.InvocationConfiguration.Error.WriteLineAsync("--status must be a status code such as 200, 304 or 603-S, and --duration a number of seconds (0 or more).").ConfigureAwait(false);
+                await parse.InvocationConfiguration.Error.WriteLineAsync("--status must be a status code such as 200, 304 or 603-S, --duration a number of seconds (0 or more), and --user a Bitrix24 user id.").ConfigureAwait(false);
                 return UsageError;
             }
 
@@ -86,7 +88,7 @@ public static partial class SwitchboardCli
             {
                 var id = parse.GetValue(callId)!;
                 var now = DateTimeOffset.UtcNow;
-                var applied = await calls.ApplyAsync(new ManualFinish(id, code.Value, TimeSpan.FromSeconds(seconds), now), now, ct).ConfigureAwait(false);
+                var applied = await calls.ApplyAsync(new ManualFinish(id, code.Value, TimeSpan.FromSeconds(seconds), now, userId), now, ct).ConfigureAwait(false);
                 if (applied is not { } result)
                 {
                     parse.InvocationConfiguration.Error.WriteLine($"No call {id} in the ledger; nothing finished.");
@@ -96,7 +98,7 @@ public static partial class SwitchboardCli
                 var queued = result.NewCommands.Any(c => c is FinishCall);
                 console.WriteLine(queued
                     ? $"Call {id} finished in the ledger with {result.Record.Outcome!.Status.Code}, {seconds} s; the server sends the finish to Bitrix24."
-                    : $"Call {id} was already finished; the ledger kept the best outcome ({result.Record.Outcome?.Status.Code}). No new finish is sent.");
+                    : $"Call {id} was already finished; the ledger kept the best outcome ({result.Record.Outcome?.Status.Code}). No new finish is queued; if its finish is dead-lettered ('switchboard outbox list --dead'), 'switchboard outbox retry ID' sends it again with what the ledger knows now.");
                 return 0;
             }).ConfigureAwait(false);
         });
@@ -186,6 +188,13 @@ public static partial class SwitchboardCli
     private static Task<int> WithLedgerAsync(ParseResult parse, Option<string?> data, Option<string?> postgres, Func<SqlCallStore, SqlOutboxStore, IAnsiConsole, Task<int>> work) =>
         WithOptionsAsync(parse, data, postgres, async (options, console) =>
         {
+            if (!options.UsesPostgres && !File.Exists(options.LedgerPath))
+            {
+                // Opening would create an empty file (perhaps as the wrong user): say what is missing instead.
+                await parse.InvocationConfiguration.Error.WriteLineAsync($"No ledger at {options.LedgerPath}. Run 'switchboard serve' (this version) on this data directory first.").ConfigureAwait(false);
+                return StoreUnavailable;
+            }
+
             // No InitializeAsync here either: the server creates the tables; a store without them fails with its reason.
             await using var outbox = options.CreateOutboxStore();
             await using var calls = options.CreateCallStore(outbox);

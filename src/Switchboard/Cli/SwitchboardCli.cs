@@ -363,7 +363,7 @@ public static partial class SwitchboardCli
         {
             return await work(options, console).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is System.Data.Common.DbException or InvalidOperationException or IOException or TimeoutException)
+        catch (Exception ex) when (ex is System.Data.Common.DbException or InvalidOperationException or IOException or TimeoutException or JsonException)
         {
             await parse.InvocationConfiguration.Error.WriteLineAsync($"Cannot read the store ({options.Describe()}): {ex.Message}").ConfigureAwait(false);
             return StoreUnavailable;

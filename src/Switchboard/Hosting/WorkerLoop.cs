@@ -2,9 +2,9 @@ namespace Switchboard.Hosting;
 
 /// <summary>
 /// The loop the background workers share: wait until the stores are initialised, then run passes until
-/// the host stops. A pass that meets an unavailable store (PostgreSQL down, SQLite locked past its busy
-/// timeout) is logged and tried again after a back-off of 1 s doubling to 30 s; nothing it was doing
-/// is lost, because each pass commits all or nothing.
+/// the host stops. A pass that fails (PostgreSQL down, SQLite locked past its busy timeout, or a bug) is
+/// logged and tried again after a back-off of 1 s doubling to 30 s; nothing it was doing is lost,
+/// because each pass commits all or nothing.
 /// </summary>
 internal static class WorkerLoop
 {
@@ -31,8 +31,11 @@ internal static class WorkerLoop
             {
                 return;
             }
-            catch (Exception ex) when (ex is System.Data.Common.DbException or TimeoutException or IOException or System.Net.Sockets.SocketException or InvalidOperationException)
+            catch (Exception ex) when (ex is not OutOfMemoryException)
             {
+                // Any failure, not only an unavailable store: a worker that let an exception escape
+                // would stop the host (BackgroundServiceExceptionBehavior.StopHost) and with it the
+                // receiving of events. A failure that repeats is logged on every try, with back-off.
                 storeFailed(ex);
                 try
                 {

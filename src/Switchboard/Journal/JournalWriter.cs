@@ -66,11 +66,13 @@ public sealed partial class JournalWriter(
             {
                 var results = await store.AppendAsync(appends, CancellationToken.None).ConfigureAwait(false);
                 metrics.RecordCommit(batch.Count, Stopwatch.GetElapsedTime(started));
-                committed.Pulse();
                 for (var i = 0; i < batch.Count; i++)
                 {
                     batch[i].Completion.TrySetResult(results[i]);
                 }
+
+                // After the answers: nothing the ledger's wake-up does can turn a stored event into a 503.
+                committed.Pulse();
             }
             catch (Exception ex)
             {

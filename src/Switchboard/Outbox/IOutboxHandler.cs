@@ -39,6 +39,14 @@ public abstract record CommandOutcome
     /// <param name="After">Not before this delay; the worker's back-off when null.</param>
     public sealed record Retry(string Error, TimeSpan? After = null) : CommandOutcome;
 
+    /// <summary>
+    /// Not tried: Switchboard cannot send it yet (its Bitrix24 settings are incomplete). Rescheduled
+    /// without counting an attempt, so it waits for the operator instead of dying.
+    /// </summary>
+    /// <param name="Reason">What is missing, for <c>outbox list</c>.</param>
+    /// <param name="After">When to look again.</param>
+    public sealed record Defer(string Reason, TimeSpan After) : CommandOutcome;
+
     /// <summary>Can never succeed as it is (e.g. the portal was uninstalled): dead-lettered at once.</summary>
     public sealed record Fail(string Error) : CommandOutcome;
 }

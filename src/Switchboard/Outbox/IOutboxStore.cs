@@ -39,6 +39,13 @@ public interface IOutboxStore : IAsyncDisposable
     /// </summary>
     Task<FailOutcome> FailAsync(long id, string workerId, string errorMessage, DateTimeOffset nextAttemptAt, int maxAttempts, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Puts a claimed item back to pending at <paramref name="nextAttemptAt"/> without counting an attempt
+    /// (it was not tried), if <paramref name="workerId"/> still holds it. <paramref name="reason"/> is
+    /// stored as the last error. False (and nothing changed) when the worker no longer holds it.
+    /// </summary>
+    Task<bool> DeferAsync(long id, string workerId, string reason, DateTimeOffset nextAttemptAt, CancellationToken cancellationToken);
+
     /// <summary>Items by id, optionally only those in <paramref name="status"/>.</summary>
     Task<IReadOnlyList<OutboxEntry>> ListAsync(OutboxStatus? status, int limit, CancellationToken cancellationToken);
 

@@ -17,9 +17,11 @@ public sealed class OutboxOptions
 
     /// <summary>
     /// How long a claim holds a command. A worker that dies mid-send loses its claim after this and
-    /// another takes the command; longer than the REST client's own retries of one request.
+    /// another takes the command. A pass that has not finished within 80 % of it gives up (the commands
+    /// are retried), so no two instances send the same command at once. Longer than the REST client's
+    /// own retries of one request (5 attempts of up to 65 s by default).
     /// </summary>
-    public TimeSpan Lease { get; set; } = TimeSpan.FromMinutes(5);
+    public TimeSpan Lease { get; set; } = TimeSpan.FromMinutes(10);
 
     /// <summary>Failed attempts before a command is dead-lettered (<c>switchboard outbox list --dead</c>).</summary>
     public int MaxAttempts { get; set; } = 10;

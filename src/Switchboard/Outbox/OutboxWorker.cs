@@ -89,15 +89,25 @@ public sealed partial class OutboxWorker(
 
     private async Task RunAsync(string memberId, IOutboxHandler handler, IReadOnlyList<OutboxEntry> entries, CancellationToken cancellationToken)
     {
+        // The handler must be done well before the claim runs out, or another instance would claim the
+        // same commands while this one is still sending them.
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(options.Value.Lease * 0.8);
         IReadOnlyDictionary<long, CommandOutcome> outcomes;
         try
         {
-            outcomes = await handler.ExecuteAsync(memberId, entries, cancellationToken).ConfigureAwait(false);
+            outcomes = await handler.ExecuteAsync(memberId, entries, deadline.Token).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (Exception) when (cancellationToken.IsCancellationRequested)
         {
-            // Stopping: the claims run out and the commands are picked up again; not an attempt.
+            // Stopping: the claims run out and the commands are picked up again; not an attempt. What the
+            // handler did already is re-sent then, which every handler makes harmless.
             return;
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        {
+            var late = new CommandOutcome.Retry($"Not finished within {options.Value.Lease * 0.8} (80 % of Switchboard:Outbox:Lease).");
+            outcomes = entries.ToDictionary(e => e.Id, _ => (CommandOutcome)late);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
@@ -106,22 +116,31 @@ public sealed partial class OutboxWorker(
             outcomes = entries.ToDictionary(e => e.Id, _ => (CommandOutcome)failure);
         }
 
-        // Recording an outcome must not be cut short by the stop: the remote effect has happened.
-        foreach (var entry in entries)
+        // Recording an outcome is not cut short by the stop (the remote effect has happened), but it is
+        // bounded: with the store gone, the claim simply runs out instead of holding the shutdown.
+        using var recording = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        try
         {
-            var outcome = outcomes.TryGetValue(entry.Id, out var o) ? o : new CommandOutcome.Retry("The handler reported no outcome.");
-            await RecordAsync(entry, outcome).ConfigureAwait(false);
+            foreach (var entry in entries)
+            {
+                var outcome = outcomes.TryGetValue(entry.Id, out var o) ? o : new CommandOutcome.Retry("The handler reported no outcome.");
+                await RecordAsync(entry, outcome, recording.Token).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            LogStoreFailed(logger, ex.GetType().Name, ex.Message);
         }
     }
 
-    private async Task RecordAsync(OutboxEntry entry, CommandOutcome outcome)
+    private async Task RecordAsync(OutboxEntry entry, CommandOutcome outcome, CancellationToken token)
     {
         var o = options.Value;
         var now = time.GetUtcNow();
         switch (outcome)
         {
             case CommandOutcome.Done done:
-                if (await store.CompleteAsync(entry.Id, _workerId, now, CancellationToken.None).ConfigureAwait(false))
+                if (await store.CompleteAsync(entry.Id, _workerId, now, token).ConfigureAwait(false))
                 {
                     metrics.OutboxCommand(entry.Kind, "done");
                     LogDone(logger, entry.Kind, entry.Key, entry.MemberId, done.Note ?? "");
@@ -130,7 +149,7 @@ public sealed partial class OutboxWorker(
                 break;
             case CommandOutcome.Retry retry:
                 var delay = retry.After ?? Backoff(entry.Attempts, o);
-                var result = await store.FailAsync(entry.Id, _workerId, retry.Error, now + delay, Math.Max(1, o.MaxAttempts), CancellationToken.None).ConfigureAwait(false);
+                var result = await store.FailAsync(entry.Id, _workerId, retry.Error, now + delay, Math.Max(1, o.MaxAttempts), token).ConfigureAwait(false);
                 if (result == FailOutcome.Dead)
                 {
                     metrics.OutboxCommand(entry.Kind, "dead");
@@ -143,9 +162,17 @@ public sealed partial class OutboxWorker(
                 }
 
                 break;
+            case CommandOutcome.Defer defer:
+                if (await store.DeferAsync(entry.Id, _workerId, defer.Reason, now + defer.After, token).ConfigureAwait(false))
+                {
+                    metrics.OutboxCommand(entry.Kind, "deferred");
+                    LogDeferred(logger, entry.Kind, entry.Key, entry.MemberId, defer.After, defer.Reason);
+                }
+
+                break;
             case CommandOutcome.Fail fail:
                 // maxAttempts = attempts + 1: this failure is the last.
-                await store.FailAsync(entry.Id, _workerId, fail.Error, now, entry.Attempts + 1, CancellationToken.None).ConfigureAwait(false);
+                await store.FailAsync(entry.Id, _workerId, fail.Error, now, entry.Attempts + 1, token).ConfigureAwait(false);
                 metrics.OutboxCommand(entry.Kind, "dead");
                 LogDead(logger, entry.Kind, entry.Key, entry.MemberId, entry.Attempts + 1, fail.Error);
                 break;
@@ -177,6 +204,9 @@ public sealed partial class OutboxWorker(
 
     [LoggerMessage(EventId = 4004, Level = LogLevel.Error, Message = "Outbox handler {Handler} failed for {MemberId}: {ErrorType} {Error}")]
     private static partial void LogHandlerFailed(ILogger logger, string handler, string memberId, string errorType, string error);
+
+    [LoggerMessage(EventId = 4006, Level = LogLevel.Warning, Message = "Outbox {Kind} {Key} for {MemberId} not sent, looked at again in {Delay}: {Reason}")]
+    private static partial void LogDeferred(ILogger logger, string kind, string key, string memberId, TimeSpan delay, string reason);
 
     [LoggerMessage(EventId = 4005, Level = LogLevel.Warning, Message = "Outbox store not available: {ErrorType} {Error}")]
     private static partial void LogStoreFailed(ILogger logger, string errorType, string error);

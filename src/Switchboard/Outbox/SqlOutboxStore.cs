@@ -60,6 +60,12 @@ public abstract class SqlOutboxStore : IOutboxStore
         RETURNING status
         """;
 
+    private const string DeferSql = """
+        UPDATE outbox SET status = 'pending', next_attempt_at = @next_attempt_at, last_error = @error,
+                          claimed_by = NULL, lease_until = NULL
+        WHERE id = @id AND status = 'claimed' AND claimed_by = @worker
+        """;
+
     private const string RetrySql = """
         UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = @now
         WHERE status = 'dead'
@@ -243,6 +249,23 @@ public abstract class SqlOutboxStore : IOutboxStore
                 "dead" => FailOutcome.Dead,
                 _ => FailOutcome.WillRetry,
             };
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public Task<bool> DeferAsync(long id, string workerId, string reason, DateTimeOffset nextAttemptAt, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(workerId);
+        ArgumentNullException.ThrowIfNull(reason);
+        var text = reason.Length <= MaxErrorLength ? reason : reason[..MaxErrorLength];
+        return WriteAsync(async (connection, tx, ct) =>
+        {
+            await using var cmd = Command(connection, tx, DeferSql);
+            Add(cmd, "id", id);
+            Add(cmd, "worker", workerId);
+            Add(cmd, "error", text);
+            Add(cmd, "next_attempt_at", nextAttemptAt.ToUnixTimeMilliseconds());
+            return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false) == 1;
         }, cancellationToken);
     }
 

@@ -16,7 +16,10 @@ namespace Switchboard.Outbox;
 /// Repeats are harmless. A finish sent again after its answer was lost (or after a crash before "done")
 /// meets ERROR_CORE "Call is not found" — the emulator and the portal both refuse to finish a call twice
 /// (EN-docs telephony-external-call-finish.md) — and that is read as done, so the call is in Bitrix24's
-/// history once. Show and hide are idempotent at the portal.
+/// history once. Show and hide are idempotent at the portal, and attachRecord sent again replaces the
+/// recording with the same file ("Calling it again replaces the earlier recording", REFERENCE §6.4).
+/// Commands are marked done only after their answer, so a pass cut short (a stop, the lease) re-sends
+/// what it had sent: harmless for the same reasons.
 /// </remarks>
 public sealed partial class TelephonyCommandHandler(
     Bitrix24RestClient rest,
@@ -39,13 +42,15 @@ public sealed partial class TelephonyCommandHandler(
         var outcomes = new Dictionary<long, CommandOutcome>();
         if (restOptions.Value.Problems() is { Count: > 0 } problems)
         {
-            // The app's credentials may be filled in later: keep the commands, say what is missing.
-            var wait = new CommandOutcome.Retry("Switchboard cannot call Bitrix24 yet: " + string.Join(" ", problems));
+            // The app's credentials may be filled in later: keep the commands without counting attempts,
+            // say what is missing, look again in a minute.
+            var wait = new CommandOutcome.Defer("Switchboard cannot call Bitrix24 yet: " + string.Join(" ", problems), TimeSpan.FromMinutes(1));
             return entries.ToDictionary(e => e.Id, _ => (CommandOutcome)wait);
         }
 
         var batch = new List<(OutboxEntry Entry, BatchCommand Command)>();
         var recordings = new List<(OutboxEntry Entry, RecordingPayload Payload)>();
+        var finishes = new Dictionary<string, long>(StringComparer.Ordinal); // CALL_ID → the finish entry in this pass
         foreach (var entry in entries)
         {
             try
@@ -53,6 +58,7 @@ public sealed partial class TelephonyCommandHandler(
                 switch (entry.Kind)
                 {
                     case OutboxKinds.Finish:
+                        finishes[Read<CallPayload>(entry).CallId] = entry.Id;
                         var finish = await FinishCommandAsync(entry, cancellationToken).ConfigureAwait(false);
                         if (finish.Command is { } command)
                         {
@@ -90,7 +96,7 @@ public sealed partial class TelephonyCommandHandler(
 
         foreach (var (entry, payload) in recordings)
         {
-            outcomes[entry.Id] = await AttachAsync(memberId, entry, payload, outcomes, entries, cancellationToken).ConfigureAwait(false);
+            outcomes[entry.Id] = await AttachAsync(memberId, payload, outcomes, finishes, cancellationToken).ConfigureAwait(false);
         }
 
         return outcomes;
@@ -108,7 +114,7 @@ public sealed partial class TelephonyCommandHandler(
         if (args.UserId is not { } userId)
         {
             // finish needs USER_ID or USER_PHONE_INNER (REFERENCE §6.2); without an owner Bitrix24 refuses it.
-            return (null, new CommandOutcome.Fail($"Call {payload.CallId} has no user (neither who clicked nor who answered is known); finish it by hand with `switchboard calls finish`."));
+            return (null, new CommandOutcome.Fail($"Call {payload.CallId} has no user (neither who clicked nor who answered is known): name one with `switchboard calls finish {payload.CallId} --status … --user ID`, then `switchboard outbox retry {entry.Id}`."));
         }
 
         var parameters = TelephonyClient.FinishParameters(new FinishCallRequest
@@ -170,12 +176,11 @@ public sealed partial class TelephonyCommandHandler(
         return new CommandOutcome.Done();
     }
 
-    private async Task<CommandOutcome> AttachAsync(string memberId, OutboxEntry entry, RecordingPayload payload,
-        Dictionary<long, CommandOutcome> outcomes, IReadOnlyList<OutboxEntry> entries, CancellationToken ct)
+    private async Task<CommandOutcome> AttachAsync(string memberId, RecordingPayload payload,
+        Dictionary<long, CommandOutcome> outcomes, Dictionary<string, long> finishes, CancellationToken ct)
     {
         // In the same pass as its finish: only once the finish is through (§6.4).
-        var finish = entries.FirstOrDefault(e => e.Kind == OutboxKinds.Finish && Read<CallPayload>(e).CallId == payload.CallId);
-        if (finish is not null && outcomes.GetValueOrDefault(finish.Id) is not CommandOutcome.Done)
+        if (finishes.TryGetValue(payload.CallId, out var finishId) && outcomes.GetValueOrDefault(finishId) is not CommandOutcome.Done)
         {
             return new CommandOutcome.Retry("Waits for the call's finish.", TimeSpan.FromSeconds(5));
         }

@@ -4,6 +4,7 @@ using Switchboard.Bitrix24.Rest;
 using Switchboard.Calls;
 using Switchboard.Emulator;
 using Switchboard.Outbox;
+using Switchboard.Tests.Cli;
 using Switchboard.Tests.Infrastructure;
 
 namespace Switchboard.Tests.Outbox;
@@ -53,5 +54,34 @@ public sealed class CallReportingTests
         var metrics = await lab.Server.Client.GetStringAsync("/metrics");
         metrics.Should().Contain("switchboard_outbox_commands_total{kind=\"bitrix24.finish\",outcome=\"done\"} 1")
             .And.Contain("switchboard_ledger_events_total");
+    }
+
+    [Fact]
+    public async Task A_finish_with_no_known_user_dies_with_advice_and_calls_finish_user_then_outbox_retry_sends_it()
+    {
+        await using var lab = await PortalLab.StartAsync();
+        var outbox = lab.Server.Services.GetRequiredService<IOutboxStore>();
+        await PortalLab.WaitUntilAsync(async () => (await outbox.ListAsync(OutboxStatus.Done, 10, default)).Any(e => e.Kind == OutboxKinds.PortalSetup), "the install flow bound the handlers");
+
+        // A call Bitrix24 knows, of which the ledger has only an INIT: no owner, no answering user.
+        using var admin = lab.Emulator.CreateAdmin();
+        var callId = (await admin.RegisterCallsAsync(1)).Single();
+        (await lab.Emulator.SendCallInitAsync(callId)).Deliveries.Should().OnlyContain(d => d.Status == 200);
+        var calls = lab.Server.Services.GetRequiredService<SqlCallStore>();
+        await PortalLab.WaitUntilAsync(async () => await calls.GetAsync(callId, default) is not null, "the ledger has the call");
+        var data = lab.Server.DataDirectory!;
+
+        (await CliRun.RunAsync("calls", "finish", callId, "--status", "304", "--data", data)).ExitCode.Should().Be(0);
+        await PortalLab.WaitUntilAsync(async () => (await outbox.ListAsync(OutboxStatus.Dead, 10, default)).Any(e => e.Key == "finish:" + callId), "the finish is dead");
+        var dead = (await outbox.ListAsync(OutboxStatus.Dead, 10, default)).Single(e => e.Key == "finish:" + callId);
+        dead.LastError.Should().Contain("--user").And.Contain("outbox retry " + dead.Id);
+        lab.Emulator.State.RequestsFor(callId, "telephony.externalCall.finish").Should().Be(0, "nothing was sent without a user");
+
+        (await CliRun.RunAsync("calls", "finish", callId, "--status", "304", "--user", "3", "--data", data)).Output.Should().Contain("outbox retry");
+        (await CliRun.RunAsync("outbox", "retry", dead.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), "--data", data)).ExitCode.Should().Be(0);
+
+        await PortalLab.WaitUntilAsync(() => lab.Emulator.State.FindCall(callId)?.Finished == true, "the call is finished in Bitrix24");
+        lab.Emulator.State.FindCall(callId)!.FinishParameters!["USER_ID"].Should().Be("3");
+        lab.Emulator.State.FindCall(callId)!.FinishParameters!["STATUS_CODE"].Should().Be("304");
     }
 }

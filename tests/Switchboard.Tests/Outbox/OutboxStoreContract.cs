@@ -182,6 +182,24 @@ public abstract class OutboxStoreContract : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_deferred_item_goes_back_to_pending_at_its_time_without_counting_an_attempt()
+    {
+        await Store.EnqueueAsync([Item("finish:a")], default);
+        var id = (await Store.ClaimAsync("w1", 10, Lease, T0, default))[0].Id;
+
+        (await Store.DeferAsync(id, "w2", "not mine", T0.AddMinutes(1), default)).Should().BeFalse("only the holder may defer");
+        (await Store.DeferAsync(id, "w1", "Switchboard:Bitrix24:ClientId is not set", T0.AddMinutes(1), default)).Should().BeTrue();
+
+        var e = (await Store.ListAsync(OutboxStatus.Pending, 10, default)).Should().ContainSingle().Subject;
+        e.Attempts.Should().Be(0);
+        e.NextAttemptAt.Should().Be(T0.AddMinutes(1));
+        e.LastError.Should().Be("Switchboard:Bitrix24:ClientId is not set");
+        e.ClaimedBy.Should().BeNull();
+        (await Store.ClaimAsync("w1", 10, Lease, T0.AddSeconds(59), default)).Should().BeEmpty();
+        (await Store.ClaimAsync("w1", 10, Lease, T0.AddMinutes(1), default)).Should().ContainSingle();
+    }
+
+    [Fact]
     public async Task A_failed_item_goes_back_to_pending_with_its_backoff_time_one_more_attempt_and_the_error()
     {
         await Store.EnqueueAsync([Item("finish:a")], default);

@@ -106,12 +106,12 @@ public sealed partial class PortalSetupHandler(
 
         if (restOptions.Value.Problems() is { Count: > 0 } problems)
         {
-            // The settings may be filled in after the first install arrives: retry. Problems() names
-            // the settings and never prints the secret.
+            // The settings may be filled in after the first install arrives: wait for them without
+            // counting attempts. Problems() names the settings and never prints the secret.
             var text = "The Bitrix24 REST settings are incomplete: " + string.Join(" ", problems);
             await RecordAsync(memberId, Steps.Verify, SetupStatus.Failed, text, cancellationToken).ConfigureAwait(false);
             await RecordNotRunAsync(memberId, Steps.Verify, cancellationToken).ConfigureAwait(false);
-            return new CommandOutcome.Retry(text);
+            return new CommandOutcome.Defer(text, TimeSpan.FromMinutes(1));
         }
 
         var verified = await VerifyAsync(memberId, portal, cancellationToken).ConfigureAwait(false);
