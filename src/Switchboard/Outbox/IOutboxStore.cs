@@ -46,6 +46,13 @@ public interface IOutboxStore : IAsyncDisposable
     /// </summary>
     Task<bool> DeferAsync(long id, string workerId, string reason, DateTimeOffset nextAttemptAt, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Deletes up to <paramref name="max"/> done items completed before <paramref name="olderThan"/>;
+    /// returns how many. Safe: the ledger remembers every key it emitted, so a deleted key is never
+    /// enqueued again.
+    /// </summary>
+    Task<int> PruneDoneAsync(DateTimeOffset olderThan, int max, CancellationToken cancellationToken);
+
     /// <summary>Items by id, optionally only those in <paramref name="status"/>.</summary>
     Task<IReadOnlyList<OutboxEntry>> ListAsync(OutboxStatus? status, int limit, CancellationToken cancellationToken);
 

@@ -35,6 +35,9 @@ public sealed class OutboxOptions
     /// <summary>How often an idle worker looks for due commands (other instances' and retries coming due).</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>How long done commands stay listed (<c>outbox list --status done</c>) before they are deleted.</summary>
+    public TimeSpan KeepDone { get; set; } = TimeSpan.FromDays(30);
+
     /// <summary>A name for this worker in claims; the host name and process id when empty.</summary>
     public string WorkerId { get; set; } = "";
 
@@ -50,6 +53,11 @@ public sealed class OutboxOptions
         if (Lease <= TimeSpan.Zero || RetryBaseDelay <= TimeSpan.Zero || RetryMaxDelay < RetryBaseDelay || PollInterval <= TimeSpan.Zero)
         {
             problems.Add($"{SectionName}: {nameof(Lease)}, {nameof(RetryBaseDelay)} and {nameof(PollInterval)} must be positive and {nameof(RetryMaxDelay)} at least {nameof(RetryBaseDelay)}.");
+        }
+
+        if (KeepDone <= TimeSpan.Zero)
+        {
+            problems.Add($"{SectionName}:{nameof(KeepDone)} must be positive.");
         }
 
         if (MaxAttempts < 1)

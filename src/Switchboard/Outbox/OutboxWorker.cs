@@ -28,6 +28,8 @@ public sealed partial class OutboxWorker(
         .SelectMany(h => h.Kinds.Select(k => (Kind: k, Handler: h)))
         .ToDictionary(x => x.Kind, x => x.Handler, StringComparer.Ordinal);
 
+    private DateTimeOffset _lastPrune = DateTimeOffset.MinValue;
+
     private readonly string _workerId = string.IsNullOrWhiteSpace(options.Value.WorkerId)
         ? $"{Environment.MachineName}:{Environment.ProcessId}"
         : options.Value.WorkerId;
@@ -64,12 +66,31 @@ public sealed partial class OutboxWorker(
             {
                 if (await PassAsync(stopping).ConfigureAwait(false) == 0)
                 {
+                    await PruneAsync(stopping).ConfigureAwait(false);
                     await enqueued.WaitAsync(options.Value.PollInterval, stopping).ConfigureAwait(false);
                 }
             },
             ex => LogStoreFailed(logger, ex.GetType().Name, ex.Message),
             time,
             stoppingToken);
+    }
+
+    /// <summary>At most once an hour, when idle: deletes done commands older than <see cref="OutboxOptions.KeepDone"/>.</summary>
+    private async Task PruneAsync(CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        if (now - _lastPrune < TimeSpan.FromHours(1))
+        {
+            return;
+        }
+
+        _lastPrune = now;
+        int deleted;
+        do
+        {
+            deleted = await store.PruneDoneAsync(now - options.Value.KeepDone, 1000, cancellationToken).ConfigureAwait(false);
+        }
+        while (deleted == 1000);
     }
 
     /// <summary>One claim and its execution; returns how many commands were claimed.</summary>

@@ -253,6 +253,23 @@ public abstract class SqlOutboxStore : IOutboxStore
     }
 
     /// <inheritdoc/>
+    public Task<int> PruneDoneAsync(DateTimeOffset olderThan, int max, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(max);
+        return WriteAsync(async (connection, tx, ct) =>
+        {
+            // Bounded, so one prune never holds the write lock for long.
+            await using var cmd = Command(connection, tx, """
+                DELETE FROM outbox WHERE id IN (
+                    SELECT id FROM outbox WHERE status = 'done' AND completed_at < @before ORDER BY id LIMIT @max)
+                """);
+            Add(cmd, "before", olderThan.ToUnixTimeMilliseconds());
+            Add(cmd, "max", (long)max);
+            return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc/>
     public Task<bool> DeferAsync(long id, string workerId, string reason, DateTimeOffset nextAttemptAt, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(workerId);

@@ -182,6 +182,19 @@ public abstract class OutboxStoreContract : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Pruning_deletes_only_done_items_completed_before_the_cut_off()
+    {
+        await Store.EnqueueAsync([Item("finish:old"), Item("finish:new"), Item("finish:open")], default);
+        var claimed = await Store.ClaimAsync("w1", 2, Lease, T0, default);
+        (await Store.CompleteAsync(claimed.Single(e => e.Key == "finish:old").Id, "w1", T0, default)).Should().BeTrue();
+        (await Store.CompleteAsync(claimed.Single(e => e.Key == "finish:new").Id, "w1", T0.AddDays(10), default)).Should().BeTrue();
+
+        (await Store.PruneDoneAsync(T0.AddDays(1), 100, default)).Should().Be(1);
+
+        (await Store.ListAsync(null, 10, default)).Select(e => e.Key).Should().BeEquivalentTo("finish:new", "finish:open");
+    }
+
+    [Fact]
     public async Task A_deferred_item_goes_back_to_pending_at_its_time_without_counting_an_attempt()
     {
         await Store.EnqueueAsync([Item("finish:a")], default);
