@@ -1,5 +1,17 @@
 namespace Switchboard.Bitrix24.Limits;
 
+/// <summary>
+/// A portal's request bucket shared by several processes (Switchboard instances on one database): the
+/// in-process bucket keeps one process within the limit, this keeps all of them within it together.
+/// Called after the in-process bucket let a request through, right before it is sent.
+/// </summary>
+public interface IPortalRateGate
+{
+    /// <summary>Returns once one more request to <paramref name="memberId"/> fits <paramref name="limit"/>
+    /// across every process sharing the gate, and counts it.</summary>
+    ValueTask WaitAsync(string memberId, RateLimit limit, CancellationToken cancellationToken);
+}
+
 /// <summary>A leaky bucket's drain rate and size.</summary>
 /// <param name="RequestsPerSecond">Drain per second (2; Enterprise 5).</param>
 /// <param name="Burst">Bucket size (50; Enterprise 250).</param>

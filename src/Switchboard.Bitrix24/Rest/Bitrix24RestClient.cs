@@ -28,12 +28,19 @@ public sealed class Bitrix24RestClient
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly PortalRateLimiter _limiter;
+    private readonly IPortalRateGate? _sharedGate;
     private readonly OperatingBudget _operating;
     private readonly TokenRefresher _refresher;
 
     /// <summary>A client over <paramref name="http"/> (build it with <see cref="Bitrix24HttpClientFactory"/>).</summary>
+    /// <param name="http">Built by <see cref="Bitrix24HttpClientFactory"/>.</param>
+    /// <param name="portals">Where the endpoints and tokens are.</param>
+    /// <param name="options">Limits, retries, OAuth.</param>
+    /// <param name="time">The clock.</param>
+    /// <param name="logger">Logs without secrets.</param>
+    /// <param name="sharedGate">When several processes call the same portals, their shared bucket.</param>
     public Bitrix24RestClient(HttpClient http, IPortalCredentials portals, Bitrix24RestOptions options,
-        TimeProvider? time = null, ILogger<Bitrix24RestClient>? logger = null)
+        TimeProvider? time = null, ILogger<Bitrix24RestClient>? logger = null, IPortalRateGate? sharedGate = null)
     {
         ArgumentNullException.ThrowIfNull(http);
         ArgumentNullException.ThrowIfNull(portals);
@@ -52,6 +59,7 @@ public sealed class Bitrix24RestClient
         // that leave spaced out can arrive bunched (a slow connect, a retransmit). A few requests of the
         // burst are left unused so that bunching never tips the portal's counter over.
         _limiter = new PortalRateLimiter(new RateLimit(options.RequestsPerSecond, options.Burst), _time, options.BurstHeadroom);
+        _sharedGate = sharedGate;
         _operating = new OperatingBudget(_time);
         _refresher = new TokenRefresher(new OAuthTokenClient(http, options, _time), portals, _logger);
     }
@@ -254,6 +262,12 @@ public sealed class Bitrix24RestClient
             }
 
             await _limiter.WaitAsync(memberId, creds.RateLimit, cancellationToken).ConfigureAwait(false);
+            if (_sharedGate is not null)
+            {
+                var plan = creds.RateLimit ?? new RateLimit(_options.RequestsPerSecond, _options.Burst);
+                await _sharedGate.WaitAsync(memberId, plan with { Burst = Math.Max(1, plan.Burst - Math.Max(0, _options.BurstHeadroom)) }, cancellationToken).ConfigureAwait(false);
+            }
+
             attempts++;
             var outcome = await SendAsync(request, cancellationToken).ConfigureAwait(false);
             if (outcome.Response is { } ok)

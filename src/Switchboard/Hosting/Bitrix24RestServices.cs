@@ -20,6 +20,10 @@ public static class Bitrix24RestServices
     public static IServiceCollection AddBitrix24Rest(this IServiceCollection services)
     {
         services.AddOptions<Bitrix24RestOptions>().BindConfiguration(Bitrix24RestOptions.SectionName);
+        // On PostgreSQL several instances may send to one portal: they share its bucket in the database.
+        services.AddSingleton(sp => new SharedRateGate(sp.GetRequiredService<IOptions<Journal.JournalOptions>>().Value is { UsesPostgres: true } store
+            ? new Portals.PostgresPortalRateGate(store.PostgresConnectionString!, sp.GetRequiredService<TimeProvider>())
+            : null));
         services.AddSingleton(sp =>
         {
             var options = sp.GetRequiredService<IOptions<Bitrix24RestOptions>>().Value;
@@ -27,10 +31,19 @@ public static class Bitrix24RestServices
             // connect callback refuses private and metadata addresses (OutboundGuard).
             var http = Bitrix24HttpClientFactory.CreateClient(options);
             return new Bitrix24RestClient(http, sp.GetRequiredService<IPortalCredentials>(), options,
-                sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<Bitrix24RestClient>>());
+                sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<Bitrix24RestClient>>(),
+                sp.GetRequiredService<SharedRateGate>().Gate);
         });
         services.AddSingleton<TelephonyClient>();
         services.AddSingleton<PortalClient>();
         return services;
     }
+}
+
+/// <summary>The shared bucket, when there is one (PostgreSQL); disposed with the host.</summary>
+internal sealed class SharedRateGate(Portals.PostgresPortalRateGate? gate) : IAsyncDisposable
+{
+    public Portals.PostgresPortalRateGate? Gate => gate;
+
+    public ValueTask DisposeAsync() => gate?.DisposeAsync() ?? ValueTask.CompletedTask;
 }

@@ -1,0 +1,52 @@
+using Microsoft.Extensions.DependencyInjection;
+using Switchboard.Bitrix24.Rest;
+using Switchboard.Emulator;
+using Switchboard.Outbox;
+using Switchboard.Tests.Infrastructure;
+
+namespace Switchboard.Tests.Outbox;
+
+/// <summary>
+/// RELIABILITY "rate never exceeded" with several instances: two Switchboard servers on one PostgreSQL
+/// database, both sending to one portal as fast as they can, stay within its bucket together.
+/// </summary>
+public sealed class SharedRateLimitTests : IAsyncLifetime
+{
+    private readonly PostgresDatabase _db = new();
+
+    public Task InitializeAsync() => _db.InitializeAsync();
+
+    public Task DisposeAsync() => _db.DisposeAsync();
+
+    [Fact]
+    public async Task Two_instances_sending_to_one_portal_never_exceed_its_bucket_together()
+    {
+        // The portal: 20/s, burst 12. Each instance is configured for the same plan (burst 10 after its
+        // headroom of 2): on its own bucket each would send 10 at once, 20 together, and the portal would
+        // answer 503 to the excess. Shared in the database, the two send 10 at once between them.
+        await using var emulator = new PortalEmulator(new EmulatorOptions { Url = "http://127.0.0.1:0", RateLimitDrainPerSecond = 20, RateLimitBurst = 12 });
+        await emulator.StartAsync();
+        var settings = PortalLab.Settings(emulator);
+        settings["Switchboard:Bitrix24:RequestsPerSecond"] = "20";
+        settings["Switchboard:Bitrix24:Burst"] = "12";
+        await using var a = await SwitchboardServer.StartAsync(_db.ConnectionString, settings);
+        await using var b = await SwitchboardServer.StartAsync(_db.ConnectionString, settings);
+        (await emulator.SendInstallAsync(new Uri(a.BaseAddress, "/bitrix24/events"))).Deliveries.Single().Status.Should().Be(200);
+        var outbox = a.Services.GetRequiredService<IOutboxStore>();
+        await PortalLab.WaitUntilAsync(async () => (await outbox.ListAsync(null, 10, default)).Any(e => e.Kind == OutboxKinds.PortalSetup && e.Status is OutboxStatus.Done or OutboxStatus.Dead),
+            "the install's set-up ran");
+        await Task.Delay(TimeSpan.FromSeconds(1)); // the set-up's requests drain from the portal's bucket
+        var before = emulator.State.RequestLog.Count;
+
+        var started = DateTime.UtcNow;
+        var clients = new[] { a, b }.Select(s => s.Services.GetRequiredService<Bitrix24RestClient>()).ToArray();
+        var results = await Task.WhenAll(Enumerable.Range(0, 100).Select(i => clients[i % 2].CallAsync(emulator.Options.MemberId, "app.info")));
+        var took = DateTime.UtcNow - started;
+
+        results.Should().OnlyContain(r => r.IsSuccess);
+        var sent = emulator.State.RequestLog.Skip(before).ToList();
+        sent.Should().OnlyContain(r => r.Status == 200, "the portal never had to refuse one");
+        sent.Count(r => r.Method == "app.info").Should().Be(100);
+        took.Should().BeGreaterThan(TimeSpan.FromSeconds(((100 - 12) / 20.0) - 0.3), "100 requests at 20/s after one burst, between both instances");
+    }
+}
