@@ -43,21 +43,12 @@ internal static class RestBench
         {
             // A known port, so the install flow binds the portal's handlers to where Switchboard listens.
             var port = FreePort();
-            var settings = new Dictionary<string, string?>
-            {
-                ["urls"] = $"http://127.0.0.1:{port}",
-                ["Switchboard:PublicUrl"] = $"http://127.0.0.1:{port}/",
-                ["Switchboard:Store:DataDirectory"] = data.FullName,
-                ["Switchboard:Install:AllowedDomains"] = "127.0.0.1",
-                ["Switchboard:Install:AllowInsecureHttp"] = "true",
-                ["Switchboard:Bitrix24:ClientId"] = portal.Options.ClientId,
-                ["Switchboard:Bitrix24:ClientSecret"] = portal.Options.ClientSecret,
-                ["Switchboard:Bitrix24:OAuthServer"] = portal.BaseAddress.ToString(),
-                ["Switchboard:Bitrix24:AllowInsecureHttp"] = "true",
-                ["Switchboard:Bitrix24:AllowedNetworks:0"] = "127.0.0.0/8",
-                ["Switchboard:Outbox:BatchSize"] = batchSize.ToString(CultureInfo.InvariantCulture),
-                ["Logging:LogLevel:Default"] = "Warning",
-            };
+            var settings = portal.SwitchboardSettings();
+            settings["urls"] = $"http://127.0.0.1:{port}";
+            settings["Switchboard:PublicUrl"] = $"http://127.0.0.1:{port}/";
+            settings["Switchboard:Store:DataDirectory"] = data.FullName;
+            settings["Switchboard:Outbox:BatchSize"] = batchSize.ToString(CultureInfo.InvariantCulture);
+            settings["Logging:LogLevel:Default"] = "Warning";
 
             // 1. Install, and let the set-up that follows an install finish.
             await using (var first = SwitchboardHost.Build([], settings))

@@ -195,6 +195,22 @@ public sealed class PortalEmulator : IAsyncDisposable
     /// <summary>Issues a fresh access/refresh pair for a user, as an install or a browser session would.</summary>
     public TokenPair IssueTokens(long userId = 1) => _tokens.Issue(userId);
 
+    /// <summary>
+    /// The Switchboard settings that point a server at this emulator (started emulator only): its
+    /// domain allowed to install, its OAuth server and app credentials, plain http and loopback allowed
+    /// (lab only). What the README's lab section passes as flags.
+    /// </summary>
+    public Dictionary<string, string?> SwitchboardSettings() => new()
+    {
+        ["Switchboard:Install:AllowedDomains"] = BaseAddress.Host,
+        ["Switchboard:Install:AllowInsecureHttp"] = "true",
+        ["Switchboard:Bitrix24:ClientId"] = _options.ClientId,
+        ["Switchboard:Bitrix24:ClientSecret"] = _options.ClientSecret,
+        ["Switchboard:Bitrix24:OAuthServer"] = BaseAddress.ToString(),
+        ["Switchboard:Bitrix24:AllowInsecureHttp"] = "true",
+        ["Switchboard:Bitrix24:AllowedNetworks:0"] = "127.0.0.0/8",
+    };
+
     /// <summary>A REST client acting as this portal's administrator (started emulator only). Dispose it.</summary>
     public EmulatorAdmin CreateAdmin() => new(this);
 

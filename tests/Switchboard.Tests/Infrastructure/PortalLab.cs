@@ -24,21 +24,16 @@ public sealed class PortalLab : IAsyncDisposable
     public Uri HandlerUrl => new(Server.BaseAddress, "/bitrix24/events");
 
     /// <summary>The settings that point a server at <paramref name="emulator"/>.</summary>
-    public static Dictionary<string, string?> Settings(PortalEmulator emulator) => new()
+    public static Dictionary<string, string?> Settings(PortalEmulator emulator)
     {
-        ["Switchboard:Install:AllowedDomains"] = "127.0.0.1",
-        ["Switchboard:Install:AllowInsecureHttp"] = "true",
-        ["Switchboard:Bitrix24:ClientId"] = emulator.Options.ClientId,
-        ["Switchboard:Bitrix24:ClientSecret"] = emulator.Options.ClientSecret,
-        ["Switchboard:Bitrix24:OAuthServer"] = emulator.BaseAddress.ToString(),
-        ["Switchboard:Bitrix24:AllowInsecureHttp"] = "true",
-        ["Switchboard:Bitrix24:AllowedNetworks:0"] = "127.0.0.0/8",
+        var settings = emulator.SwitchboardSettings();
         // Tests wait on the outbox; keep its retries short.
-        ["Switchboard:Outbox:RetryBaseDelay"] = "00:00:00.200",
-        ["Switchboard:Outbox:RetryMaxDelay"] = "00:00:01",
-        ["Switchboard:Outbox:PollInterval"] = "00:00:00.100",
-        ["Switchboard:Ledger:PollInterval"] = "00:00:00.100",
-    };
+        settings["Switchboard:Outbox:RetryBaseDelay"] = "00:00:00.200";
+        settings["Switchboard:Outbox:RetryMaxDelay"] = "00:00:01";
+        settings["Switchboard:Outbox:PollInterval"] = "00:00:00.100";
+        settings["Switchboard:Ledger:PollInterval"] = "00:00:00.100";
+        return settings;
+    }
 
     /// <summary>The same settings as <c>--Key=Value</c> arguments, for a server started as a child process.</summary>
     public static string[] Arguments(PortalEmulator emulator, params string[] more) =>
