@@ -69,6 +69,48 @@ public sealed class OutboxDeliveryTests
             .Select(r => r.Error).Should().Equal(null, "ERROR_CORE");
     }
 
+    [Theory]
+    [InlineData(FaultKind.InternalServerError)]
+    [InlineData(FaultKind.QueryLimitExceeded)]
+    [InlineData(FaultKind.DropConnection)]
+    [InlineData(FaultKind.Delay)]
+    public async Task A_finish_that_meets_a_fault_is_retried_and_the_call_is_finished_once(FaultKind fault)
+    {
+        // Delay: the portal answers after 3 s, the client gives up on an attempt after 1 s (a timeout).
+        await using var lab = await PortalLab.StartAsync(settings: new Dictionary<string, string?>
+        {
+            ["Switchboard:Bitrix24:AttemptTimeout"] = "00:00:01",
+            ["Switchboard:Bitrix24:BaseDelay"] = "00:00:00.100",
+        });
+        var callId = (await ClickToCallsAsync(lab, 1)).Single();
+        lab.Emulator.Faults.Delay = TimeSpan.FromSeconds(3);
+        lab.Emulator.Faults.FailNext(2, fault, "batch");
+        var batchesBefore = lab.Emulator.State.RequestLog.Count(r => r.Method == "batch");
+
+        var calls = lab.Server.Services.GetRequiredService<SqlCallStore>();
+        var started = DateTime.UtcNow;
+        await calls.ApplyAsync(new ManualFinish(callId, CallStatusCode.Success, TimeSpan.FromSeconds(9), DateTimeOffset.UtcNow), DateTimeOffset.UtcNow, default);
+
+        var outbox = lab.Server.Services.GetRequiredService<IOutboxStore>();
+        await PortalLab.WaitUntilAsync(async () => (await Finishes(outbox)).Single().Status == OutboxStatus.Done, "the finish is done", TimeSpan.FromSeconds(60));
+        if (fault == FaultKind.Delay)
+        {
+            // Two attempts given up after 1 s each; the portal never saw them (the client hung up first).
+            (DateTime.UtcNow - started).Should().BeGreaterThan(TimeSpan.FromSeconds(1.9));
+        }
+        else
+        {
+            // The faulted attempts reached the portal and were repeated.
+            lab.Emulator.State.RequestLog.Count(r => r.Method == "batch").Should().BeGreaterThanOrEqualTo(batchesBefore + 3);
+        }
+
+        var call = lab.Emulator.State.FindCall(callId)!;
+        call.Finished.Should().BeTrue();
+        call.FinishParameters!["DURATION"].Should().Be("9");
+        lab.Emulator.State.RequestLog.Count(r => r.CallId == callId && r.Method.Equals(Finish, StringComparison.OrdinalIgnoreCase) && r.Error is null)
+            .Should().Be(1, "finished once; a repeat of a finish that took effect meets 'Call is not found'");
+    }
+
     [Fact]
     public async Task Finishes_show_and_hide_for_many_calls_go_out_in_batches_of_at_most_fifty()
     {

@@ -74,6 +74,22 @@ public sealed class PortalCredentialsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Twenty_concurrent_calls_that_meet_an_expired_token_cause_one_refresh_at_the_emulator()
+    {
+        var (client, credentials, http) = RestClient();
+        using var _ = http;
+        (await client.CallAsync(MemberId, "app.info")).IsSuccess.Should().BeTrue();
+        _portalClock.Advance(TimeSpan.FromHours(2)); // every access token the portal issued has expired
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => client.CallAsync(MemberId, "app.info")));
+
+        results.Should().OnlyContain(r => r.IsSuccess);
+        _emulator.State.RefreshCount.Should().Be(1, "one refresh per portal however many calls are waiting");
+        _emulator.State.RequestLog.Count(r => r.Error == "expired_token").Should().BeInRange(1, 20);
+        (await credentials.GetAsync(MemberId, default))!.RefreshToken.Should().NotBeNullOrEmpty();
+    }
+
+    [Fact]
     public async Task Invalid_grant_marks_the_portal_and_portals_list_says_so()
     {
         var (_, credentials, http) = RestClient();
