@@ -76,9 +76,10 @@ internal sealed class EventSender(EmulatorOptions options, PortalState state, To
     }
 
     /// <summary>Sends to every handler bound to the event (online ones).</summary>
-    public async Task<IReadOnlyList<EventDelivery>> SendToBoundAsync(string eventName, IReadOnlyList<KeyValuePair<string, object?>> data, EventAuthKind authKind, long userId, CancellationToken ct)
+    public async Task<IReadOnlyList<EventDelivery>> SendToBoundAsync(string eventName, IReadOnlyList<KeyValuePair<string, object?>> data, EventAuthKind authKind, long userId, CancellationToken ct,
+        IReadOnlyList<BoundHandler>? boundBefore = null)
     {
-        var handlers = state.Handlers.Where(h => h.Event == eventName && !h.Offline).ToList();
+        var handlers = (boundBefore ?? state.Handlers).Where(h => h.Event == eventName && !h.Offline).ToList();
         var results = new List<EventDelivery>();
         foreach (var h in handlers)
         {

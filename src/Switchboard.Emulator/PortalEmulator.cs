@@ -334,8 +334,12 @@ public sealed class PortalEmulator : IAsyncDisposable
         var previous = _options.AppVersion;
         _options.AppVersion = newVersion;
         var data = Data(("VERSION", newVersion), ("PREVIOUS_VERSION", previous), ("LANGUAGE_ID", "en"));
-        var deliveries = await _sender.SendToBoundAsync("ONAPPUPDATE", data, EventAuthKind.UserTokens, Admin.Id, cancellationToken);
+        // The update drops the application's handlers (REFERENCE §1.4, §2.3: "Handlers must be re-bound
+        // after an update"); the ONAPPUPDATE still reaches the handlers bound before it. Dropped first,
+        // so a handler that re-binds as soon as it hears of the update keeps its new binding.
+        var boundBefore = State.Handlers;
         ClearHandlers();
+        var deliveries = await _sender.SendToBoundAsync("ONAPPUPDATE", data, EventAuthKind.UserTokens, Admin.Id, cancellationToken, boundBefore);
         return new("ONAPPUPDATE", deliveries);
     }
 

@@ -41,14 +41,16 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
     [
         """
         CREATE TABLE IF NOT EXISTS calls (
-            call_id      TEXT PRIMARY KEY,
-            member_id    TEXT,
+            member_id    TEXT NOT NULL,
+            call_id      TEXT NOT NULL,
             record       TEXT NOT NULL,
             requested_at BIGINT,
             ended_at     BIGINT,
-            updated_at   BIGINT NOT NULL)
+            updated_at   BIGINT NOT NULL,
+            PRIMARY KEY (member_id, call_id))
         """,
         "CREATE INDEX IF NOT EXISTS calls_updated ON calls (updated_at)",
+        "CREATE INDEX IF NOT EXISTS calls_call_id ON calls (call_id)",
         "CREATE TABLE IF NOT EXISTS ledger_cursor (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
         $"INSERT INTO ledger_cursor (name, position) VALUES ('{CursorName}', 0) ON CONFLICT (name) DO NOTHING",
     ];
@@ -56,7 +58,7 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
     private const string UpsertSql = """
         INSERT INTO calls (call_id, member_id, record, requested_at, ended_at, updated_at)
         VALUES (@call_id, @member_id, @record, CAST(@requested_at AS BIGINT), CAST(@ended_at AS BIGINT), @updated_at)
-        ON CONFLICT (call_id) DO UPDATE SET member_id = excluded.member_id, record = excluded.record,
+        ON CONFLICT (member_id, call_id) DO UPDATE SET record = excluded.record,
             requested_at = excluded.requested_at, ended_at = excluded.ended_at, updated_at = excluded.updated_at
         """;
 
@@ -111,8 +113,8 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
                 }
             }
 
-            var records = new Dictionary<string, CallRecord?>(StringComparer.Ordinal);
-            var changed = new HashSet<string>(StringComparer.Ordinal);
+            var records = new Dictionary<(string MemberId, string CallId), CallRecord?>();
+            var changed = new HashSet<(string MemberId, string CallId)>();
             var items = new List<OutboxItem>();
             foreach (var row in events)
             {
@@ -130,22 +132,23 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
                     continue;
                 }
 
-                var callId = ev.CallId!;
-                if (!records.TryGetValue(callId, out var current))
+                // A call belongs to the portal whose verified event named it: the same CALL_ID from
+                // another portal is another call, never a change to this one (RELIABILITY "Tenant").
+                var key = (row.MemberId, ev.CallId!);
+                if (!records.TryGetValue(key, out var current))
                 {
-                    current = await LoadAsync(connection, tx, callId, lockRow: true, ct).ConfigureAwait(false);
+                    current = await LoadAsync(connection, tx, row.MemberId, ev.CallId!, ct).ConfigureAwait(false);
                 }
 
                 var (next, commands) = CallLedger.Apply(current, new Bitrix24Input(row.Id, row.ReceivedAt, ev));
-                records[callId] = next;
-                changed.Add(callId);
-                var memberId = next.MemberId ?? row.MemberId;
-                items.AddRange(commands.Select(c => CallJson.ToOutboxItem(c, memberId, now)));
+                records[key] = next;
+                changed.Add(key);
+                items.AddRange(commands.Select(c => CallJson.ToOutboxItem(c, row.MemberId, now)));
             }
 
-            foreach (var callId in changed)
+            foreach (var key in changed)
             {
-                await SaveAsync(connection, tx, records[callId]!, now, ct).ConfigureAwait(false);
+                await SaveAsync(connection, tx, key.MemberId, records[key]!, now, ct).ConfigureAwait(false);
             }
 
             var added = await outbox.EnqueueAsync(connection, tx, items, ct).ConfigureAwait(false);
@@ -163,38 +166,65 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
     /// Folds one input that does not come from the journal (a PBX fact, <c>switchboard calls finish</c>)
     /// into an existing call, and enqueues what it causes, in one transaction.
     /// </summary>
+    /// <param name="input">The input.</param>
+    /// <param name="now">The clock.</param>
+    /// <param name="cancellationToken">Cancels before the commit.</param>
+    /// <param name="memberId">The call's portal; null finds the one portal whose ledger has the CALL_ID
+    /// (<see cref="CallRegistered"/> names its own).</param>
     /// <returns>The record after the input and the commands that were new, or null when the call is unknown.</returns>
-    public Task<(CallRecord Record, IReadOnlyList<OutboxCommand> NewCommands)?> ApplyAsync(LedgerInput input, DateTimeOffset now, CancellationToken cancellationToken)
+    /// <exception cref="AmbiguousCallException">No portal named, and several have this CALL_ID.</exception>
+    public Task<(CallRecord Record, IReadOnlyList<OutboxCommand> NewCommands)?> ApplyAsync(LedgerInput input, DateTimeOffset now, CancellationToken cancellationToken, string? memberId = null)
     {
         ArgumentNullException.ThrowIfNull(input);
         return WriteAsync<(CallRecord, IReadOnlyList<OutboxCommand>)?>(async (connection, tx, ct) =>
         {
-            var current = await LoadAsync(connection, tx, input.CallId, lockRow: true, ct).ConfigureAwait(false);
+            var portal = memberId ?? (input as CallRegistered)?.MemberId ?? await FindPortalAsync(connection, tx, input.CallId, ct).ConfigureAwait(false);
+            if (portal is null)
+            {
+                return null;
+            }
+
+            var current = await LoadAsync(connection, tx, portal, input.CallId, ct).ConfigureAwait(false);
             if (current is null && input is not CallRegistered)
             {
                 return null;
             }
 
             var (next, commands) = CallLedger.Apply(current, input);
-            await SaveAsync(connection, tx, next, now, ct).ConfigureAwait(false);
-            if (next.MemberId is { } memberId)
-            {
-                await outbox.EnqueueAsync(connection, tx, [.. commands.Select(c => CallJson.ToOutboxItem(c, memberId, now))], ct).ConfigureAwait(false);
-            }
-
+            await SaveAsync(connection, tx, portal, next, now, ct).ConfigureAwait(false);
+            await outbox.EnqueueAsync(connection, tx, [.. commands.Select(c => CallJson.ToOutboxItem(c, portal, now))], ct).ConfigureAwait(false);
             return (next, commands);
         }, cancellationToken);
     }
 
-    /// <summary>One call, or null.</summary>
+    /// <summary>One call of one portal, or null.</summary>
+    public async Task<StoredCall?> GetAsync(string memberId, string callId, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(memberId);
+        ArgumentException.ThrowIfNullOrEmpty(callId);
+        await using var connection = await OpenReadConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var cmd = Command(connection, null, "SELECT record, updated_at FROM calls WHERE member_id = @member_id AND call_id = @call_id");
+        Add(cmd, "member_id", memberId);
+        Add(cmd, "call_id", callId);
+        var list = await ReadCallsAsync(cmd, cancellationToken).ConfigureAwait(false);
+        return list.Count == 0 ? null : list[0];
+    }
+
+    /// <summary>The call with this CALL_ID, or null; for people, who rarely know the portal.</summary>
+    /// <exception cref="AmbiguousCallException">Several portals' ledgers have this CALL_ID.</exception>
     public async Task<StoredCall?> GetAsync(string callId, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(callId);
         await using var connection = await OpenReadConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using var cmd = Command(connection, null, "SELECT record, updated_at FROM calls WHERE call_id = @call_id");
+        await using var cmd = Command(connection, null, "SELECT record, updated_at FROM calls WHERE call_id = @call_id ORDER BY member_id LIMIT 2");
         Add(cmd, "call_id", callId);
         var list = await ReadCallsAsync(cmd, cancellationToken).ConfigureAwait(false);
-        return list.Count == 0 ? null : list[0];
+        return list.Count switch
+        {
+            0 => null,
+            1 => list[0],
+            _ => throw new AmbiguousCallException(callId),
+        };
     }
 
     /// <summary>Calls, most recently changed first; optionally of one portal.</summary>
@@ -224,18 +254,40 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
     /// <inheritdoc/>
     public abstract ValueTask DisposeAsync();
 
-    private async Task<CallRecord?> LoadAsync(DbConnection connection, DbTransaction tx, string callId, bool lockRow, CancellationToken ct)
+    private async Task<CallRecord?> LoadAsync(DbConnection connection, DbTransaction tx, string memberId, string callId, CancellationToken ct)
     {
-        await using var cmd = Command(connection, tx, "SELECT record FROM calls WHERE call_id = @call_id" + (lockRow ? ForUpdateClause : ""));
+        await using var cmd = Command(connection, tx, "SELECT record FROM calls WHERE member_id = @member_id AND call_id = @call_id" + ForUpdateClause);
+        Add(cmd, "member_id", memberId);
         Add(cmd, "call_id", callId);
         return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is string json ? CallJson.Read(json) : null;
     }
 
-    private static async Task SaveAsync(DbConnection connection, DbTransaction tx, CallRecord record, DateTimeOffset now, CancellationToken ct)
+    private static async Task<string?> FindPortalAsync(DbConnection connection, DbTransaction tx, string callId, CancellationToken ct)
+    {
+        await using var cmd = Command(connection, tx, "SELECT member_id FROM calls WHERE call_id = @call_id ORDER BY member_id LIMIT 2");
+        Add(cmd, "call_id", callId);
+        var found = new List<string>();
+        await using (var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
+        {
+            while (await r.ReadAsync(ct).ConfigureAwait(false))
+            {
+                found.Add(r.GetString(0));
+            }
+        }
+
+        return found.Count switch
+        {
+            0 => null,
+            1 => found[0],
+            _ => throw new AmbiguousCallException(callId),
+        };
+    }
+
+    private static async Task SaveAsync(DbConnection connection, DbTransaction tx, string memberId, CallRecord record, DateTimeOffset now, CancellationToken ct)
     {
         await using var cmd = Command(connection, tx, UpsertSql);
         Add(cmd, "call_id", record.CallId);
-        Add(cmd, "member_id", record.MemberId);
+        Add(cmd, "member_id", memberId);
         Add(cmd, "record", CallJson.Write(record));
         Add(cmd, "requested_at", record.RequestedAt?.ToUnixTimeMilliseconds());
         Add(cmd, "ended_at", record.EndedAt?.ToUnixTimeMilliseconds());
@@ -256,4 +308,12 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
     }
 
 
+}
+
+/// <summary>A CALL_ID that several portals' ledgers have; the portal must be named.</summary>
+public sealed class AmbiguousCallException(string callId)
+    : Exception($"CALL_ID {callId} is in the ledgers of several portals; name the portal (--portal MEMBER_ID).")
+{
+    /// <summary>The CALL_ID.</summary>
+    public string CallId { get; } = callId;
 }

@@ -53,10 +53,13 @@ public static partial class SwitchboardCli
         });
 
         var callId = new Argument<string>("call-id") { Description = "Bitrix24's CALL_ID." };
-        var show = new Command("show", "Show everything the ledger knows about one call.") { callId };
+        var callPortal = new Option<string?>("--portal") { Description = "The call's portal (member_id), when several portals have this CALL_ID." };
+        var show = new Command("show", "Show everything the ledger knows about one call.") { callId, callPortal };
         show.SetAction((parse, ct) => WithLedgerAsync(parse, data, postgres, async (calls, outbox, console) =>
         {
-            var stored = await calls.GetAsync(parse.GetValue(callId)!, ct).ConfigureAwait(false);
+            var stored = parse.GetValue(callPortal) is { } member
+                ? await calls.GetAsync(member, parse.GetValue(callId)!, ct).ConfigureAwait(false)
+                : await calls.GetAsync(parse.GetValue(callId)!, ct).ConfigureAwait(false);
             if (stored is null)
             {
                 parse.InvocationConfiguration.Error.WriteLine($"No call {parse.GetValue(callId)} in the ledger.");
@@ -71,7 +74,7 @@ public static partial class SwitchboardCli
         var status = new Option<string>("--status") { Description = "STATUS_CODE for Bitrix24: 200 answered, 304 missed, 486 busy, 603 declined, 603-S cancelled, … (REFERENCE §6.2).", Required = true };
         var duration = new Option<int>("--duration") { Description = "Talk time in seconds.", DefaultValueFactory = _ => 0 };
         var user = new Option<long?>("--user") { Description = "The Bitrix24 user to report the call for, when the ledger knows neither who clicked nor who answered." };
-        var finish = new Command("finish", "Finish a call by hand (one the PBX left open): the ledger records it and the server's outbox sends telephony.externalCall.finish.") { callId, status, duration, user };
+        var finish = new Command("finish", "Finish a call by hand (one the PBX left open): the ledger records it and the server's outbox sends telephony.externalCall.finish.") { callId, status, duration, user, callPortal };
         finish.SetAction(async (parse, ct) =>
         {
             var code = CallStatusCode.From(parse.GetValue(status));
@@ -88,7 +91,7 @@ public static partial class SwitchboardCli
             {
                 var id = parse.GetValue(callId)!;
                 var now = DateTimeOffset.UtcNow;
-                var applied = await calls.ApplyAsync(new ManualFinish(id, code.Value, TimeSpan.FromSeconds(seconds), now, userId), now, ct).ConfigureAwait(false);
+                var applied = await calls.ApplyAsync(new ManualFinish(id, code.Value, TimeSpan.FromSeconds(seconds), now, userId), now, ct, parse.GetValue(callPortal)).ConfigureAwait(false);
                 if (applied is not { } result)
                 {
                     parse.InvocationConfiguration.Error.WriteLine($"No call {id} in the ledger; nothing finished.");
@@ -198,7 +201,15 @@ public static partial class SwitchboardCli
             // No InitializeAsync here either: the server creates the tables; a store without them fails with its reason.
             await using var outbox = options.CreateOutboxStore();
             await using var calls = options.CreateCallStore(outbox);
-            return await work(calls, outbox, console).ConfigureAwait(false);
+            try
+            {
+                return await work(calls, outbox, console).ConfigureAwait(false);
+            }
+            catch (AmbiguousCallException ex)
+            {
+                await parse.InvocationConfiguration.Error.WriteLineAsync(ex.Message).ConfigureAwait(false);
+                return UsageError;
+            }
         });
 
     private static string Utc(DateTimeOffset? at) =>

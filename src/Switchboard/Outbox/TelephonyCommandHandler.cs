@@ -105,7 +105,7 @@ public sealed partial class TelephonyCommandHandler(
     private async Task<(BatchCommand? Command, CommandOutcome? Outcome)> FinishCommandAsync(OutboxEntry entry, CancellationToken ct)
     {
         var payload = Read<CallPayload>(entry);
-        var stored = await calls.GetAsync(payload.CallId, ct).ConfigureAwait(false);
+        var stored = await calls.GetAsync(entry.MemberId, payload.CallId, ct).ConfigureAwait(false);
         if (stored?.Record.ToFinishArguments() is not { } args)
         {
             return (null, new CommandOutcome.Fail($"Call {payload.CallId} is not in the ledger as ended; nothing to finish."));
@@ -114,7 +114,7 @@ public sealed partial class TelephonyCommandHandler(
         if (args.UserId is not { } userId)
         {
             // finish needs USER_ID or USER_PHONE_INNER (REFERENCE §6.2); without an owner Bitrix24 refuses it.
-            return (null, new CommandOutcome.Fail($"Call {payload.CallId} has no user (neither who clicked nor who answered is known): name one with `switchboard calls finish {payload.CallId} --status … --user ID`, then `switchboard outbox retry {entry.Id}`."));
+            return (null, new CommandOutcome.Fail($"Call {payload.CallId} has no user (neither who clicked nor who answered is known): name one with `switchboard calls finish {payload.CallId} --portal {entry.MemberId} --status … --user ID`, then `switchboard outbox retry {entry.Id}`."));
         }
 
         var parameters = TelephonyClient.FinishParameters(new FinishCallRequest

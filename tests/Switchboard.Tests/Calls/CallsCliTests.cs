@@ -88,7 +88,7 @@ public sealed class CallsCliTests : IAsyncLifetime
         record.EndKnown.Should().BeTrue();
         record.Outcome!.Status.Should().Be(CallStatusCode.Success, "an answered outcome outranks a cancelled one, whatever the order (StatusPrecedence)");
         var outbox = _server.Services.GetRequiredService<IOutboxStore>();
-        (await outbox.ListAsync(null, 100, default)).Count(e => e.Key == "finish:" + callId).Should().Be(1);
+        (await outbox.ListAsync(null, 100, default)).Count(e => e.Key.StartsWith("finish:" + callId + "@", StringComparison.Ordinal)).Should().Be(1);
     }
 
     [Fact]
@@ -97,12 +97,12 @@ public sealed class CallsCliTests : IAsyncLifetime
         var callId = await ClickAsync();
         (await CliRun.RunAsync("calls", "finish", callId, "--status", "200", "--duration", "3", "--data", Data)).ExitCode.Should().Be(0);
         var outbox = _server.Services.GetRequiredService<IOutboxStore>();
-        await PortalLab.WaitUntilAsync(async () => (await outbox.ListAsync(null, 10, default)).Any(e => e.Key == "finish:" + callId && e.LastError is not null),
+        await PortalLab.WaitUntilAsync(async () => (await outbox.ListAsync(null, 10, default)).Any(e => e.Key.StartsWith("finish:" + callId + "@", StringComparison.Ordinal) && e.LastError is not null),
             "the worker looked at the finish");
 
         var pending = await CliRun.RunAsync("outbox", "list", "--status", "pending", "--data", Data, "--json");
         pending.ExitCode.Should().Be(0, pending.ToString());
-        var entry = pending.Json().EnumerateArray().Single(e => e.GetProperty("key").GetString() == "finish:" + callId);
+        var entry = pending.Json().EnumerateArray().Single(e => e.GetProperty("key").GetString()!.StartsWith("finish:" + callId + "@", StringComparison.Ordinal));
         entry.GetProperty("attempts").GetInt32().Should().Be(0, "nothing was tried (MaxAttempts is 1 here: one counted attempt would have killed it)");
         entry.GetProperty("lastError").GetString().Should().Contain("Switchboard:Bitrix24:ClientId", "the reason names the setting to fix")
             .And.NotContain(_portal.ApplicationToken);
@@ -111,5 +111,32 @@ public sealed class CallsCliTests : IAsyncLifetime
         (await CliRun.RunAsync("outbox", "list", "--status", "sideways", "--data", Data)).ExitCode.Should().Be(2);
         (await CliRun.RunAsync("outbox", "retry", "--data", Data)).ExitCode.Should().Be(2, "an id or --all-dead is needed");
         (await CliRun.RunAsync("outbox", "retry", "999999", "--data", Data)).ExitCode.Should().Be(1);
+    }
+
+    [Fact]
+    public async Task The_same_CALL_ID_from_two_portals_is_two_calls_and_the_CLI_asks_which()
+    {
+        var other = TestPortal.Create("127.0.0.1");
+        (await _server.PostFormAsync(Bitrix24Events.Install(other))).EnsureSuccessStatusCode();
+        var callId = Bitrix24Events.NewCallId();
+        (await _server.PostFormAsync(Bitrix24Events.ExternalCallStart(_portal, callId))).EnsureSuccessStatusCode();
+        (await _server.PostFormAsync(Bitrix24Events.ExternalCallStart(other, callId))).EnsureSuccessStatusCode();
+        var calls = _server.Services.GetRequiredService<SqlCallStore>();
+        await PortalLab.WaitUntilAsync(async () => await calls.GetAsync(other.MemberId, callId, default) is not null && await calls.GetAsync(_portal.MemberId, callId, default) is not null,
+            "both portals' ledgers have the call");
+
+        (await calls.ListAsync(10, null, default)).Should().HaveCount(2);
+        var ambiguous = await CliRun.RunAsync("calls", "show", callId, "--data", Data);
+        ambiguous.ExitCode.Should().Be(2);
+        ambiguous.Error.Should().Contain("--portal");
+        (await CliRun.RunAsync("calls", "show", callId, "--portal", other.MemberId, "--data", Data)).ExitCode.Should().Be(0);
+        (await CliRun.RunAsync("calls", "finish", callId, "--status", "200", "--data", Data)).ExitCode.Should().Be(2);
+
+        (await CliRun.RunAsync("calls", "finish", callId, "--portal", other.MemberId, "--status", "486", "--data", Data)).ExitCode.Should().Be(0);
+
+        (await calls.GetAsync(other.MemberId, callId, default))!.Record.EndKnown.Should().BeTrue();
+        (await calls.GetAsync(_portal.MemberId, callId, default))!.Record.EndKnown.Should().BeFalse("a finish for one portal's call does not touch the other's");
+        var finishes = (await _server.Services.GetRequiredService<IOutboxStore>().ListAsync(null, 100, default)).Where(e => e.Kind == OutboxKinds.Finish).ToList();
+        finishes.Should().ContainSingle().Which.MemberId.Should().Be(other.MemberId);
     }
 }
