@@ -50,7 +50,6 @@ internal sealed class LeakyBucket(EmulatorOptions options, TimeProvider time)
 /// </summary>
 internal sealed class OperatingClock(EmulatorOptions options, TimeProvider time)
 {
-    private static readonly TimeSpan Window = TimeSpan.FromMinutes(10);
     private readonly Lock _sync = new();
     private readonly Dictionary<string, List<(DateTimeOffset Start, double Seconds)>> _buckets = new(StringComparer.Ordinal);
 
@@ -60,7 +59,7 @@ internal sealed class OperatingClock(EmulatorOptions options, TimeProvider time)
         lock (_sync)
         {
             var list = Current(method);
-            resetAt = list.Count > 0 ? list[0].Start + Window : time.GetUtcNow();
+            resetAt = list.Count > 0 ? list[0].Start + options.OperatingWindow : time.GetUtcNow();
             return list.Sum(b => b.Seconds) > options.OperatingLimit.TotalSeconds;
         }
     }
@@ -81,7 +80,7 @@ internal sealed class OperatingClock(EmulatorOptions options, TimeProvider time)
                 list[^1] = (list[^1].Start, list[^1].Seconds + seconds);
             }
 
-            return (list.Sum(b => b.Seconds), list[0].Start + Window);
+            return (list.Sum(b => b.Seconds), list[0].Start + options.OperatingWindow);
         }
     }
 
@@ -94,7 +93,7 @@ internal sealed class OperatingClock(EmulatorOptions options, TimeProvider time)
         }
 
         var now = time.GetUtcNow();
-        list.RemoveAll(b => now >= b.Start + Window);
+        list.RemoveAll(b => now >= b.Start + options.OperatingWindow);
         return list;
     }
 }

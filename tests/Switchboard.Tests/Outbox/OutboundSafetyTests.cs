@@ -88,6 +88,33 @@ public sealed partial class OutboundSafetyTests
         took.Should().BeGreaterThan(TimeSpan.FromSeconds((500 - 10) / 100.0 - 0.3), "500 requests at 100/s after a burst of 10");
     }
 
+    [Fact]
+    public async Task A_method_blocked_with_429_waits_for_the_reset_the_portal_gave_and_then_goes_through()
+    {
+        // One call of a method spends its budget (30 ms of 20 ms) for a 2 s window. No outbox worker:
+        // the install's set-up would meet the same limit on every event.bind (it waits it out too).
+        await using var lab = await PortalLab.StartAsync(
+            settings: new Dictionary<string, string?> { ["Switchboard:Outbox:Enabled"] = "false" },
+            emulatorOptions: new EmulatorOptions
+            {
+                Url = "http://127.0.0.1:0",
+                OperatingLimit = TimeSpan.FromMilliseconds(20),
+                OperatingCostPerCall = TimeSpan.FromMilliseconds(30),
+                OperatingWindow = TimeSpan.FromSeconds(2),
+            });
+        var rest = lab.Server.Services.GetRequiredService<Bitrix24RestClient>();
+        (await rest.CallAsync(lab.MemberId, "app.info")).IsSuccess.Should().BeTrue();
+        var before = lab.Emulator.State.RequestLog.Count;
+
+        var started = DateTime.UtcNow;
+        var blocked = await rest.CallAsync(lab.MemberId, "app.info");
+
+        blocked.IsSuccess.Should().BeTrue(blocked.Error?.ToString());
+        var sent = lab.Emulator.State.RequestLog.Skip(before).ToList();
+        sent.Select(r => r.Status).Should().Equal([429, 200], "refused once with OPERATION_TIME_LIMIT, then sent again after the reset");
+        (DateTime.UtcNow - started).Should().BeGreaterThan(TimeSpan.FromSeconds(1), "it waited for operating_reset_at rather than hammering the portal");
+    }
+
     private static string WithEndpoint(string body, string url) =>
         ClientEndpointField().Replace(body, m => m.Groups[1].Value + Uri.EscapeDataString(url));
 
