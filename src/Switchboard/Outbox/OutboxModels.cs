@@ -56,7 +56,14 @@ public sealed record OutboxEntry(
     string? ClaimedBy,
     DateTimeOffset? LeaseUntil,
     string? LastError,
-    DateTimeOffset? CompletedAt);
+    DateTimeOffset? CompletedAt)
+{
+    /// <summary>
+    /// How many times it was claimed, this claim included. More claims than attempts means workers took
+    /// it and never reported back: they crashed or hung while executing it.
+    /// </summary>
+    public int Claims { get; init; }
+}
 
 /// <summary>What <see cref="IOutboxStore.FailAsync"/> did.</summary>
 public enum FailOutcome

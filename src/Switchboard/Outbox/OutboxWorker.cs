@@ -103,7 +103,17 @@ public sealed partial class OutboxWorker(
             return 0;
         }
 
-        var groups = claimed.GroupBy(e => (e.MemberId, Handler: _byKind[e.Kind]));
+        // A command whose claims keep running out without an outcome takes its worker down each time
+        // (a crash, an out-of-memory, a hang): stop handing it out, so it cannot do so forever.
+        var poison = claimed.Where(e => e.Claims - e.Attempts > Math.Max(1, o.MaxAttempts)).ToList();
+        foreach (var entry in poison)
+        {
+            using var recording = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+            await RecordAsync(entry, new CommandOutcome.Fail(
+                $"Claimed {entry.Claims} times without an outcome: the worker stopped (crash or hang) each time it executed this command."), recording.Token).ConfigureAwait(false);
+        }
+
+        var groups = claimed.Except(poison).GroupBy(e => (e.MemberId, Handler: _byKind[e.Kind]));
         await Task.WhenAll(groups.Select(g => RunAsync(g.Key.MemberId, g.Key.Handler, [.. g], cancellationToken))).ConfigureAwait(false);
         return claimed.Count;
     }

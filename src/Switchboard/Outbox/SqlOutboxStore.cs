@@ -16,7 +16,7 @@ public abstract class SqlOutboxStore : IOutboxStore
 
     private const string Columns = """
         id, kind, idempotency_key, member_id, payload, status, attempts, created_at, next_attempt_at,
-        claimed_by, lease_until, last_error, completed_at
+        claimed_by, lease_until, last_error, completed_at, claims
         """;
 
     private const string InsertSql = """
@@ -30,7 +30,7 @@ public abstract class SqlOutboxStore : IOutboxStore
     // PostgreSQL the inner SELECT locks what it picks and skips rows another claimer has locked, so
     // concurrent claimers never wait on each other and never take the same row. {Lock} is that clause.
     private const string ClaimSqlTemplate = $"""
-        UPDATE outbox SET status = 'claimed', claimed_by = @worker, lease_until = @lease_until
+        UPDATE outbox SET status = 'claimed', claimed_by = @worker, lease_until = @lease_until, claims = claims + 1
         WHERE id IN (
             SELECT id FROM outbox
             WHERE ((status = 'pending' AND next_attempt_at <= @now)
@@ -90,7 +90,8 @@ public abstract class SqlOutboxStore : IOutboxStore
             claimed_by      TEXT,
             lease_until     BIGINT,
             last_error      TEXT,
-            completed_at    BIGINT)
+            completed_at    BIGINT,
+            claims          INTEGER NOT NULL DEFAULT 0)
         """,
         // The claim's two ways of being due, each an index range; done rows (the bulk, over time) are in neither.
         "CREATE INDEX IF NOT EXISTS outbox_pending_due ON outbox (next_attempt_at, id) WHERE status = 'pending'",
@@ -336,7 +337,10 @@ public abstract class SqlOutboxStore : IOutboxStore
                 r.IsDBNull(9) ? null : r.GetString(9),
                 r.IsDBNull(10) ? null : Time(r.GetInt64(10)),
                 r.IsDBNull(11) ? null : r.GetString(11),
-                r.IsDBNull(12) ? null : Time(r.GetInt64(12))));
+                r.IsDBNull(12) ? null : Time(r.GetInt64(12)))
+            {
+                Claims = r.GetInt32(13),
+            });
         }
 
         return list;

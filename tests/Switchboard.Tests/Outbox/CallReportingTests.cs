@@ -84,4 +84,25 @@ public sealed class CallReportingTests
         lab.Emulator.State.FindCall(callId)!.FinishParameters!["USER_ID"].Should().Be("3");
         lab.Emulator.State.FindCall(callId)!.FinishParameters!["STATUS_CODE"].Should().Be("304");
     }
+
+    [Fact]
+    public async Task A_command_whose_claims_keep_running_out_is_dead_lettered_instead_of_taken_forever()
+    {
+        await using var server = await SwitchboardServer.StartAsync(settings: new Dictionary<string, string?> { ["Switchboard:Outbox:Enabled"] = "false" });
+        var outbox = server.Services.GetRequiredService<IOutboxStore>();
+        var t0 = DateTimeOffset.UtcNow.AddHours(-1);
+        await outbox.EnqueueAsync([new OutboxItem(OutboxKinds.Show, "show:c1:7@m1", "m1", """{"callId":"c1","userId":7}""", t0)], default);
+
+        // Eleven workers took it and died before reporting (MaxAttempts is 10): their leases ran out.
+        for (var i = 0; i < 11; i++)
+        {
+            (await outbox.ClaimAsync("crashed-" + i, 10, TimeSpan.FromSeconds(1), t0.AddSeconds(2 * i), default)).Should().ContainSingle();
+        }
+
+        (await server.Services.GetRequiredService<OutboxWorker>().PassAsync(default)).Should().Be(1);
+
+        var dead = (await outbox.ListAsync(OutboxStatus.Dead, 10, default)).Should().ContainSingle().Subject;
+        dead.Claims.Should().Be(12);
+        dead.LastError.Should().Contain("without an outcome");
+    }
 }

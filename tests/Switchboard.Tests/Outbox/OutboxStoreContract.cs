@@ -195,6 +195,17 @@ public abstract class OutboxStoreContract : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Every_claim_is_counted_also_one_whose_lease_ran_out()
+    {
+        await Store.EnqueueAsync([Item("finish:a")], default);
+        (await Store.ClaimAsync("w1", 10, Lease, T0, default)).Single().Claims.Should().Be(1);
+        var again = (await Store.ClaimAsync("w2", 10, Lease, T0 + Lease, default)).Single();
+
+        again.Claims.Should().Be(2);
+        again.Attempts.Should().Be(0, "a lease that ran out is not a failed attempt");
+    }
+
+    [Fact]
     public async Task A_deferred_item_goes_back_to_pending_at_its_time_without_counting_an_attempt()
     {
         await Store.EnqueueAsync([Item("finish:a")], default);
