@@ -5,7 +5,7 @@ namespace Switchboard.Bitrix24.Limits;
 /// <summary>One <see cref="LeakyBucket"/> per portal (the portal counts per portal and source IP, so all
 /// calls from this process to one portal share it). Callers of one portal queue in turn; only the one at
 /// the head waits on the clock, and waiting never fails.</summary>
-internal sealed class PortalRateLimiter(RateLimit defaults, TimeProvider time, int headroom = 0)
+internal sealed class PortalRateLimiter(RateLimit defaults, TimeProvider time, int headroom = 0, IPortalRateGate? shared = null)
 {
     private readonly ConcurrentDictionary<string, Gate> _gates = new(StringComparer.Ordinal);
 
@@ -31,6 +31,13 @@ internal sealed class PortalRateLimiter(RateLimit defaults, TimeProvider time, i
             while (!gate.Bucket.TryTake(out var wait))
             {
                 await Task.Delay(wait, time, cancellationToken).ConfigureAwait(false);
+            }
+
+            // The bucket shared with other processes is asked while this portal's turn is held: at most
+            // one request per portal and process waits there, in order.
+            if (shared is not null)
+            {
+                await shared.WaitAsync(memberId, limit, cancellationToken).ConfigureAwait(false);
             }
         }
         finally

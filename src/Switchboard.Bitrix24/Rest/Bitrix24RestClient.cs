@@ -28,7 +28,6 @@ public sealed class Bitrix24RestClient
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly PortalRateLimiter _limiter;
-    private readonly IPortalRateGate? _sharedGate;
     private readonly OperatingBudget _operating;
     private readonly TokenRefresher _refresher;
 
@@ -58,8 +57,7 @@ public sealed class Bitrix24RestClient
         // The bucket is counted here when a request leaves and at the portal when it arrives; requests
         // that leave spaced out can arrive bunched (a slow connect, a retransmit). A few requests of the
         // burst are left unused so that bunching never tips the portal's counter over.
-        _limiter = new PortalRateLimiter(new RateLimit(options.RequestsPerSecond, options.Burst), _time, options.BurstHeadroom);
-        _sharedGate = sharedGate;
+        _limiter = new PortalRateLimiter(new RateLimit(options.RequestsPerSecond, options.Burst), _time, options.BurstHeadroom, sharedGate);
         _operating = new OperatingBudget(_time);
         _refresher = new TokenRefresher(new OAuthTokenClient(http, options, _time), portals, _logger);
     }
@@ -262,11 +260,6 @@ public sealed class Bitrix24RestClient
             }
 
             await _limiter.WaitAsync(memberId, creds.RateLimit, cancellationToken).ConfigureAwait(false);
-            if (_sharedGate is not null)
-            {
-                var plan = creds.RateLimit ?? new RateLimit(_options.RequestsPerSecond, _options.Burst);
-                await _sharedGate.WaitAsync(memberId, plan with { Burst = Math.Max(1, plan.Burst - Math.Max(0, _options.BurstHeadroom)) }, cancellationToken).ConfigureAwait(false);
-            }
 
             attempts++;
             var outcome = await SendAsync(request, cancellationToken).ConfigureAwait(false);

@@ -92,7 +92,8 @@ public static class CallLedger
         PbxHungUp h => Ended(r, h.Status, h.Duration, h.At),
 
         // An operator's finish is one more outcome, not an override: it cannot turn an answered call into a missed one.
-        ManualFinish m => Ended(r, m.Status, m.Duration, m.At) with { ManualUserId = Smallest(r.ManualUserId, m.UserId) },
+        // The operator's user: the latest one named wins (a correction), unlike the merged facts above.
+        ManualFinish m => Ended(r, m.Status, m.Duration, m.At) with { ManualUserId = m.UserId ?? r.ManualUserId },
 
         RecordingReady rec => r with { Recordings = r.Recordings.Add(rec.Path) },
 

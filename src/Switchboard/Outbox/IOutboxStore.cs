@@ -41,7 +41,8 @@ public interface IOutboxStore : IAsyncDisposable
 
     /// <summary>
     /// Puts a claimed item back to pending at <paramref name="nextAttemptAt"/> without counting an attempt
-    /// (it was not tried), if <paramref name="workerId"/> still holds it. <paramref name="reason"/> is
+    /// or the claim (it was not tried: settings missing, or the worker is stopping), if
+    /// <paramref name="workerId"/> still holds it. <paramref name="reason"/> is
     /// stored as the last error. False (and nothing changed) when the worker no longer holds it.
     /// </summary>
     Task<bool> DeferAsync(long id, string workerId, string reason, DateTimeOffset nextAttemptAt, CancellationToken cancellationToken);

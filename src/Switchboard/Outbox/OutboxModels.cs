@@ -59,8 +59,9 @@ public sealed record OutboxEntry(
     DateTimeOffset? CompletedAt)
 {
     /// <summary>
-    /// How many times it was claimed, this claim included. More claims than attempts means workers took
-    /// it and never reported back: they crashed or hung while executing it.
+    /// How many times it was claimed and not given back, this claim included (a deferral gives its claim
+    /// back; a retry from the dead-letter list starts again at 0). More claims than attempts means
+    /// workers took it and never reported back: they crashed or hung while executing it.
     /// </summary>
     public int Claims { get; init; }
 }

@@ -85,12 +85,15 @@ public sealed partial class OutboxWorker(
         }
 
         _lastPrune = now;
-        int deleted;
-        do
+        // At most 10,000 rows per hour's turn, in short transactions, so a first prune of a large
+        // backlog never keeps sends waiting; the rest goes in the following hours.
+        for (var i = 0; i < 10; i++)
         {
-            deleted = await store.PruneDoneAsync(now - options.Value.KeepDone, 1000, cancellationToken).ConfigureAwait(false);
+            if (await store.PruneDoneAsync(now - options.Value.KeepDone, 1000, cancellationToken).ConfigureAwait(false) < 1000)
+            {
+                break;
+            }
         }
-        while (deleted == 1000);
     }
 
     /// <summary>One claim and its execution; returns how many commands were claimed.</summary>
@@ -131,8 +134,22 @@ public sealed partial class OutboxWorker(
         }
         catch (Exception) when (cancellationToken.IsCancellationRequested)
         {
-            // Stopping: the claims run out and the commands are picked up again; not an attempt. What the
-            // handler did already is re-sent then, which every handler makes harmless.
+            // Stopping: give the claims back at once, neither an attempt nor a claim counted (another
+            // instance may take them now; this one on its next start). What the handler did already is
+            // re-sent then, which every handler makes harmless.
+            using var release = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            try
+            {
+                foreach (var entry in entries)
+                {
+                    await store.DeferAsync(entry.Id, _workerId, "Switchboard stopped while sending it.", time.GetUtcNow(), release.Token).ConfigureAwait(false);
+                }
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                LogStoreFailed(logger, ex.GetType().Name, ex.Message); // the leases run out instead
+            }
+
             return;
         }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested)
@@ -194,10 +211,12 @@ public sealed partial class OutboxWorker(
 
                 break;
             case CommandOutcome.Defer defer:
-                if (await store.DeferAsync(entry.Id, _workerId, defer.Reason, now + defer.After, token).ConfigureAwait(false))
+                // Never sooner than the next poll: a deferral must not turn into a busy loop.
+                var later = defer.After > o.PollInterval ? defer.After : o.PollInterval;
+                if (await store.DeferAsync(entry.Id, _workerId, defer.Reason, now + later, token).ConfigureAwait(false))
                 {
                     metrics.OutboxCommand(entry.Kind, "deferred");
-                    LogDeferred(logger, entry.Kind, entry.Key, entry.MemberId, defer.After, defer.Reason);
+                    LogDeferred(logger, entry.Kind, entry.Key, entry.MemberId, later, defer.Reason);
                 }
 
                 break;

@@ -62,12 +62,12 @@ public abstract class SqlOutboxStore : IOutboxStore
 
     private const string DeferSql = """
         UPDATE outbox SET status = 'pending', next_attempt_at = @next_attempt_at, last_error = @error,
-                          claimed_by = NULL, lease_until = NULL
+                          claimed_by = NULL, lease_until = NULL, claims = claims - 1
         WHERE id = @id AND status = 'claimed' AND claimed_by = @worker
         """;
 
     private const string RetrySql = """
-        UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = @now
+        UPDATE outbox SET status = 'pending', attempts = 0, claims = 0, next_attempt_at = @now
         WHERE status = 'dead'
         """;
 

@@ -20,7 +20,8 @@ public sealed class PostgresPortalRateGate(string connectionString, TimeProvider
     // Any constant, not the other stores': serialises CREATE TABLE when instances start together.
     private const long SchemaLockKey = 0x5357_4244_0005;
 
-    private readonly NpgsqlDataSource _dataSource = NpgsqlDataSource.Create(connectionString);
+    // A small pool of its own: at most one request per portal and instance waits here at a time.
+    private readonly NpgsqlDataSource _dataSource = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connectionString) { MaxPoolSize = 10 }.ConnectionString);
     private readonly SemaphoreSlim _schema = new(1, 1);
     private bool _created;
 
@@ -67,6 +68,16 @@ public sealed class PostgresPortalRateGate(string connectionString, TimeProvider
         var drained = Math.Max(0, level - (Math.Max(0, now - countedAt) * limit.RequestsPerSecond));
         if (drained + 1 > limit.Burst + 1e-9)
         {
+            if (countedAt > now)
+            {
+                // The database's clock went back (a failover): count from now, or the bucket would not
+                // drain until the clock caught up.
+                await using var rewind = new NpgsqlCommand("UPDATE portal_rate SET counted_at = @now WHERE member_id = @m", connection, tx);
+                rewind.Parameters.AddWithValue("m", memberId);
+                rewind.Parameters.AddWithValue("now", now);
+                await rewind.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+
             await tx.CommitAsync(ct).ConfigureAwait(false);
             return TimeSpan.FromSeconds(Math.Max(0.001, (drained + 1 - limit.Burst) / limit.RequestsPerSecond));
         }

@@ -177,6 +177,23 @@ public sealed class CallLedgerTests
     }
 
     [Fact]
+    public void The_latest_user_an_operator_names_is_the_one_reported_when_no_other_is_known()
+    {
+        var at = DateTimeOffset.Parse("2026-11-21T10:00:00+03:00", System.Globalization.CultureInfo.InvariantCulture);
+        var (r1, _) = CallLedger.Apply(null, new CallRegistered("c1", "m1", null, CallDirection.Incoming, "+1", null, 5, null, at));
+        var bare = r1 with { UserId = null };
+
+        var (first, _) = CallLedger.Apply(bare, new ManualFinish("c1", CallStatusCode.Missed, TimeSpan.Zero, at, 500));
+        var (second, _) = CallLedger.Apply(first, new ManualFinish("c1", CallStatusCode.Missed, TimeSpan.Zero, at, 7));
+        var (third, _) = CallLedger.Apply(second, new ManualFinish("c1", CallStatusCode.Missed, TimeSpan.Zero, at));
+
+        first.ToFinishArguments()!.UserId.Should().Be(500);
+        second.ToFinishArguments()!.UserId.Should().Be(7, "a correction");
+        third.ToFinishArguments()!.UserId.Should().Be(7, "a finish without --user keeps the named one");
+        r1.ToFinishArguments().Should().BeNull();
+    }
+
+    [Fact]
     public void A_manual_finish_cannot_turn_an_answered_call_into_a_missed_one()
     {
         var (record, _) = Fold([Registered(), new PbxAnswered(CallId, "101", Owner, T0.AddSeconds(3)), new ManualFinish(CallId, CallStatusCode.Missed, TimeSpan.Zero, T0.AddMinutes(1))]);

@@ -195,6 +195,19 @@ public abstract class OutboxStoreContract : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_retry_from_the_dead_letter_list_starts_its_claims_and_attempts_again()
+    {
+        await Store.EnqueueAsync([Item("finish:a")], default);
+        var id = (await Store.ClaimAsync("w1", 10, Lease, T0, default)).Single().Id;
+        (await Store.FailAsync(id, "w1", "boom", T0, 1, default)).Should().Be(FailOutcome.Dead);
+
+        (await Store.RetryAsync(id, T0.AddMinutes(1), default)).Should().BeTrue();
+
+        var e = (await Store.ListAsync(OutboxStatus.Pending, 10, default)).Single();
+        (e.Attempts, e.Claims).Should().Be((0, 0));
+    }
+
+    [Fact]
     public async Task Every_claim_is_counted_also_one_whose_lease_ran_out()
     {
         await Store.EnqueueAsync([Item("finish:a")], default);
@@ -219,6 +232,7 @@ public abstract class OutboxStoreContract : IAsyncLifetime
         e.NextAttemptAt.Should().Be(T0.AddMinutes(1));
         e.LastError.Should().Be("Switchboard:Bitrix24:ClientId is not set");
         e.ClaimedBy.Should().BeNull();
+        e.Claims.Should().Be(0, "a deferral gives its claim back");
         (await Store.ClaimAsync("w1", 10, Lease, T0.AddSeconds(59), default)).Should().BeEmpty();
         (await Store.ClaimAsync("w1", 10, Lease, T0.AddMinutes(1), default)).Should().ContainSingle();
     }
