@@ -52,6 +52,10 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
         "CREATE INDEX IF NOT EXISTS calls_updated ON calls (updated_at)",
         "CREATE INDEX IF NOT EXISTS calls_call_id ON calls (call_id)",
         "CREATE TABLE IF NOT EXISTS ledger_cursor (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
+        // The version of the ledger's and the outbox's tables, for the migrations a later change needs
+        // (the journal's are in SqlJournalStore). Version 1 is the first released form.
+        "CREATE TABLE IF NOT EXISTS ledger_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        "INSERT INTO ledger_meta (key, value) VALUES ('schema_version', '1') ON CONFLICT (key) DO NOTHING",
         $"INSERT INTO ledger_cursor (name, position) VALUES ('{CursorName}', 0) ON CONFLICT (name) DO NOTHING",
     ];
 
