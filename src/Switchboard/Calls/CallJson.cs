@@ -56,11 +56,7 @@ public static class CallJson
     /// </summary>
     public static Bitrix24Event? ReadEvent(string contentType, string body)
     {
-        ArgumentNullException.ThrowIfNull(body);
-        var bytes = System.Text.Encoding.UTF8.GetBytes(body);
-        var parsed = contentType.StartsWith("application/json", StringComparison.OrdinalIgnoreCase)
-            ? JsonEventBodyParser.Parse(bytes)
-            : PhpFormParser.Parse(bytes);
+        var parsed = Receiving.JournalBody.ParseStored(contentType, body);
         if (!parsed.Success)
         {
             return null;

@@ -219,16 +219,13 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
     public async Task<StoredCall?> GetAsync(string callId, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(callId);
-        await using var connection = await OpenReadConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using var cmd = Command(connection, null, "SELECT record, updated_at FROM calls WHERE call_id = @call_id ORDER BY member_id LIMIT 2");
-        Add(cmd, "call_id", callId);
-        var list = await ReadCallsAsync(cmd, cancellationToken).ConfigureAwait(false);
-        return list.Count switch
+        string? memberId;
+        await using (var connection = await OpenReadConnectionAsync(cancellationToken).ConfigureAwait(false))
         {
-            0 => null,
-            1 => list[0],
-            _ => throw new AmbiguousCallException(callId),
-        };
+            memberId = await FindPortalAsync(connection, null, callId, cancellationToken).ConfigureAwait(false);
+        }
+
+        return memberId is null ? null : await GetAsync(memberId, callId, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Calls, most recently changed first; optionally of one portal.</summary>
@@ -266,7 +263,8 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
         return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is string json ? CallJson.Read(json) : null;
     }
 
-    private static async Task<string?> FindPortalAsync(DbConnection connection, DbTransaction tx, string callId, CancellationToken ct)
+    /// <summary>The one portal whose ledger has the CALL_ID, or null; several is <see cref="AmbiguousCallException"/>.</summary>
+    private static async Task<string?> FindPortalAsync(DbConnection connection, DbTransaction? tx, string callId, CancellationToken ct)
     {
         await using var cmd = Command(connection, tx, "SELECT member_id FROM calls WHERE call_id = @call_id ORDER BY member_id LIMIT 2");
         Add(cmd, "call_id", callId);

@@ -408,10 +408,7 @@ public static partial class SwitchboardCli
 
     private static IEnumerable<(string Key, string Value)> Flatten(JournalEntry e)
     {
-        var bytes = System.Text.Encoding.UTF8.GetBytes(e.Body);
-        var parsed = e.ContentType.Contains("json", StringComparison.OrdinalIgnoreCase)
-            ? JsonEventBodyParser.Parse(bytes)
-            : PhpFormParser.Parse(bytes);
+        var parsed = Receiving.JournalBody.ParseStored(e.ContentType, e.Body);
         if (!parsed.Success)
         {
             yield return ("(body)", e.Body);

@@ -37,7 +37,12 @@ public abstract record CommandOutcome
     /// <summary>Failed this time; try again later (counts as an attempt; dead after the maximum).</summary>
     /// <param name="Error">Why, for the operator.</param>
     /// <param name="After">Not before this delay; the worker's back-off when null.</param>
-    public sealed record Retry(string Error, TimeSpan? After = null) : CommandOutcome;
+    public sealed record Retry(string Error, TimeSpan? After = null) : CommandOutcome
+    {
+        /// <summary>A retry not before <paramref name="retryAt"/> (a reset time the portal gave), or after the back-off when it is unknown or past.</summary>
+        public static Retry Until(string error, DateTimeOffset? retryAt, DateTimeOffset now) =>
+            new(error, retryAt is { } at && at > now ? at - now : null);
+    }
 
     /// <summary>
     /// Not tried: Switchboard cannot send it yet (its Bitrix24 settings are incomplete). Rescheduled

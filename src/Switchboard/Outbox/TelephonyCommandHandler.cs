@@ -58,8 +58,9 @@ public sealed partial class TelephonyCommandHandler(
                 switch (entry.Kind)
                 {
                     case OutboxKinds.Finish:
-                        finishes[Read<CallPayload>(entry).CallId] = entry.Id;
-                        var finish = await FinishCommandAsync(entry, cancellationToken).ConfigureAwait(false);
+                        var call = Read<CallPayload>(entry);
+                        finishes[call.CallId] = entry.Id;
+                        var finish = await FinishCommandAsync(entry, call, cancellationToken).ConfigureAwait(false);
                         if (finish.Command is { } command)
                         {
                             batch.Add((entry, command));
@@ -102,9 +103,8 @@ public sealed partial class TelephonyCommandHandler(
         return outcomes;
     }
 
-    private async Task<(BatchCommand? Command, CommandOutcome? Outcome)> FinishCommandAsync(OutboxEntry entry, CancellationToken ct)
+    private async Task<(BatchCommand? Command, CommandOutcome? Outcome)> FinishCommandAsync(OutboxEntry entry, CallPayload payload, CancellationToken ct)
     {
-        var payload = Read<CallPayload>(entry);
         var stored = await calls.GetAsync(entry.MemberId, payload.CallId, ct).ConfigureAwait(false);
         if (stored?.Record.ToFinishArguments() is not { } args)
         {
@@ -213,8 +213,7 @@ public sealed partial class TelephonyCommandHandler(
             return new CommandOutcome.Fail("The portal is not installed (or was uninstalled): " + error);
         }
 
-        var after = error.RetryAt is { } at && at > time.GetUtcNow() ? at - time.GetUtcNow() : (TimeSpan?)null;
-        return new CommandOutcome.Retry(error.ToString(), after);
+        return CommandOutcome.Retry.Until(error.ToString(), error.RetryAt, time.GetUtcNow());
     }
 
     // "Call is not found (call should be registered prior to finishing)" — the text Bitrix24's

@@ -14,6 +14,17 @@ public static class JournalBody
 {
     private static readonly string[] SecretAuthFields = ["access_token", "refresh_token", "application_token"];
 
+    /// <summary>Parses a body as the journal stored it (tokens removed), by its stored content type.</summary>
+    public static FormParseResult ParseStored(string contentType, string body)
+    {
+        ArgumentNullException.ThrowIfNull(contentType);
+        ArgumentNullException.ThrowIfNull(body);
+        var bytes = System.Text.Encoding.UTF8.GetBytes(body);
+        return contentType.Contains("json", StringComparison.OrdinalIgnoreCase)
+            ? JsonEventBodyParser.Parse(bytes)
+            : PhpFormParser.Parse(bytes);
+    }
+
     /// <summary>
     /// The form body as it arrived, pair for pair, without the three token fields: the journal
     /// keeps Bitrix24's exact bytes (useful when its format changes) but no secret. The parser has

@@ -139,8 +139,7 @@ public sealed partial class PortalSetupHandler(
         }
 
         var retryAt = failures.Select(f => f.RetryAt).Where(t => t is not null).DefaultIfEmpty(null).Max();
-        var after = retryAt is { } at && at > time.GetUtcNow() ? at - time.GetUtcNow() : (TimeSpan?)null;
-        return new CommandOutcome.Retry(string.Join(" ", failures.Select(f => $"{f.Step}: {f.Detail}")), after);
+        return CommandOutcome.Retry.Until(string.Join(" ", failures.Select(f => $"{f.Step}: {f.Detail}")), retryAt, time.GetUtcNow());
     }
 
     /// <summary>
@@ -160,7 +159,7 @@ public sealed partial class PortalSetupHandler(
             {
                 var text = $"app.info failed: {info.Error}";
                 await RecordAsync(memberId, Steps.Verify, SetupStatus.Failed, text, cancellationToken).ConfigureAwait(false);
-                return new CommandOutcome.Retry(text, info.Error.RetryAt is { } at && at > time.GetUtcNow() ? at - time.GetUtcNow() : null);
+                return CommandOutcome.Retry.Until(text, info.Error.RetryAt, time.GetUtcNow());
             }
 
             refusal = $"The portal refused the install's tokens: {info.Error}";
