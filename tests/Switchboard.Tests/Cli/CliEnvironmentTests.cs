@@ -73,7 +73,7 @@ public sealed class CliEnvironmentTests : IAsyncLifetime
     [Fact]
     public async Task A_PostgreSQL_connection_string_in_the_environment_selects_PostgreSQL()
     {
-        var port = PostgresCliTests.ClosedPort();
+        var port = ServerProcess.FreePort(); // nobody listens there
         CliRun run;
         using (new EnvironmentVariable(DataVariable, _server.DataDirectory))
         using (new EnvironmentVariable(PostgresVariable, $"Host=127.0.0.1;Port={port};Username=switchboard;Timeout=3"))

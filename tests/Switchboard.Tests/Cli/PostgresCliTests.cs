@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 using Npgsql;
 using Switchboard.Cli;
 using Switchboard.Tests.Infrastructure;
@@ -129,7 +128,7 @@ public sealed class PostgresCliTests : IAsyncLifetime
     public async Task An_unreachable_PostgreSQL_exits_3_naming_the_server_but_not_the_password()
     {
         const string password = "pw-3f9a1c-never-printed";
-        var port = ClosedPort();
+        var port = ServerProcess.FreePort(); // nobody listens there
 
         var run = await CliRun.RunAsync("events", "list", "--postgres", $"Host=127.0.0.1;Port={port};Username=switchboard;Password={password};Timeout=3");
 
@@ -145,13 +144,5 @@ public sealed class PostgresCliTests : IAsyncLifetime
         await connection.OpenAsync();
         await using var cmd = new NpgsqlCommand(sql, connection);
         await cmd.ExecuteNonQueryAsync();
-    }
-
-    /// <summary>A loopback port nobody listens on (it was free a moment ago).</summary>
-    internal static int ClosedPort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

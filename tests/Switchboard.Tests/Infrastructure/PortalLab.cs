@@ -1,4 +1,6 @@
+using Microsoft.Extensions.DependencyInjection;
 using Switchboard.Emulator;
+using Switchboard.Outbox;
 
 namespace Switchboard.Tests.Infrastructure;
 
@@ -45,7 +47,7 @@ public sealed class PortalLab : IAsyncDisposable
         await emulator.StartAsync();
         var all = Settings(emulator);
         // A known port, so the install flow can bind the handlers to where this server listens.
-        var port = FreePort();
+        var port = ServerProcess.FreePort();
         all["urls"] = $"http://127.0.0.1:{port}";
         all["Switchboard:PublicUrl"] = $"http://127.0.0.1:{port}/";
         foreach (var (k, v) in settings ?? new Dictionary<string, string?>())
@@ -64,11 +66,16 @@ public sealed class PortalLab : IAsyncDisposable
         return lab;
     }
 
-    private static int FreePort()
+    /// <summary>
+    /// Waits until <paramref name="count"/> portal.setup commands (one per install or update) are done,
+    /// or, with <paramref name="orDead"/>, finished either way.
+    /// </summary>
+    public static Task WaitForSetupAsync(SwitchboardServer server, int count, bool orDead = false)
     {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        var outbox = server.Services.GetRequiredService<IOutboxStore>();
+        return WaitUntilAsync(async () => (await outbox.ListAsync(null, 1000, default))
+            .Count(e => e.Kind == OutboxKinds.PortalSetup && (e.Status == OutboxStatus.Done || (orDead && e.Status == OutboxStatus.Dead))) == count,
+            $"{count} portal.setup command(s) {(orDead ? "finished" : "done")}");
     }
 
     /// <summary>Polls <paramref name="condition"/> until it holds or the deadline passes (then fails with <paramref name="what"/>).</summary>

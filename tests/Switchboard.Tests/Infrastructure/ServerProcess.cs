@@ -157,7 +157,8 @@ public sealed class ServerProcess : IAsyncDisposable
         throw new TimeoutException($"The server at {BaseAddress} was not ready within {ReadyTimeout.TotalSeconds:0} s (last: {last}). Its output:{Environment.NewLine}{Output}");
     }
 
-    private static int FreePort()
+    /// <summary>A loopback port nobody listens on right now.</summary>
+    public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

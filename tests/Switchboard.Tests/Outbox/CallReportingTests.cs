@@ -61,7 +61,7 @@ public sealed class CallReportingTests
     {
         await using var lab = await PortalLab.StartAsync();
         var outbox = lab.Server.Services.GetRequiredService<IOutboxStore>();
-        await PortalLab.WaitUntilAsync(async () => (await outbox.ListAsync(OutboxStatus.Done, 10, default)).Any(e => e.Kind == OutboxKinds.PortalSetup), "the install flow bound the handlers");
+        await PortalLab.WaitForSetupAsync(lab.Server, 1); // the install flow bound the handlers
 
         // A call Bitrix24 knows, of which the ledger has only an INIT: no owner, no answering user.
         using var admin = lab.Emulator.CreateAdmin();

@@ -35,7 +35,7 @@ public sealed partial class OutboundSafetyTests
         });
 
         await using var lab = await PortalLab.StartAsync();
-        await SetupDoneAsync(lab, 1);
+        await PortalLab.WaitForSetupAsync(lab.Server, 1, orDead: true);
 
         // An install naming the trap as its client_endpoint (on a host other than its domain): refused.
         var forgedInstall = WithEndpoint(lab.Emulator.BuildEventBody("ONAPPINSTALL", new Dictionary<string, string> { ["VERSION"] = "1" }), trapUrl);
@@ -51,7 +51,7 @@ public sealed partial class OutboundSafetyTests
         }), trapUrl);
         (await lab.Server.PostFormAsync(click)).StatusCode.Should().Be(HttpStatusCode.OK);
         var requestsBefore = lab.Emulator.State.RequestLog.Count;
-        await SetupDoneAsync(lab, 2);
+        await PortalLab.WaitForSetupAsync(lab.Server, 2, orDead: true);
 
         lab.Emulator.State.RequestLog.Count.Should().BeGreaterThan(requestsBefore, "the update's set-up went to the stored portal address");
         await stop.CancelAsync();
@@ -74,7 +74,7 @@ public sealed partial class OutboundSafetyTests
                 ["Switchboard:Bitrix24:Burst"] = "10",
             },
             emulatorOptions: new EmulatorOptions { Url = "http://127.0.0.1:0", RateLimitDrainPerSecond = 100, RateLimitBurst = 12 });
-        await SetupDoneAsync(lab, 1);
+        await PortalLab.WaitForSetupAsync(lab.Server, 1, orDead: true);
         var rest = lab.Server.Services.GetRequiredService<Bitrix24RestClient>();
         var before = lab.Emulator.State.RequestLog.Count;
 
@@ -120,11 +120,4 @@ public sealed partial class OutboundSafetyTests
 
     [GeneratedRegex(@"(auth(?:%5B|\[)client_endpoint(?:%5D|\])=)[^&]*")]
     private static partial Regex ClientEndpointField();
-
-    private static Task SetupDoneAsync(PortalLab lab, int count)
-    {
-        var outbox = lab.Server.Services.GetRequiredService<IOutboxStore>();
-        return PortalLab.WaitUntilAsync(async () => (await outbox.ListAsync(null, 100, default)).Count(e => e.Kind == OutboxKinds.PortalSetup && e.Status is OutboxStatus.Done or OutboxStatus.Dead) == count,
-            $"{count} portal.setup command(s) finished");
-    }
 }

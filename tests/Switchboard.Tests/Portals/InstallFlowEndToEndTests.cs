@@ -24,7 +24,7 @@ public sealed class InstallFlowEndToEndTests
             ["Switchboard:Setup:Lines:0:Name"] = "Office",
         });
         var store = lab.Server.Store;
-        await SetupDoneAsync(lab, 1);
+        await PortalLab.WaitForSetupAsync(lab.Server, 1);
         (await store.GetSetupStepsAsync(lab.MemberId, default)).Should().HaveCount(4).And.OnlyContain(s => s.Status == SetupStatus.Ok);
 
         lab.Emulator.State.Handlers.Should().Contain(h => h.Event == "ONEXTERNALCALLSTART" && h.Handler == lab.HandlerUrl.ToString());
@@ -47,19 +47,12 @@ public sealed class InstallFlowEndToEndTests
     public async Task An_app_update_binds_the_handlers_again_after_the_portal_dropped_them()
     {
         await using var lab = await PortalLab.StartAsync();
-        await SetupDoneAsync(lab, 1);
+        await PortalLab.WaitForSetupAsync(lab.Server, 1);
 
         // REFERENCE §1.4: an update deletes the app's handlers; the ONAPPUPDATE itself still arrives.
         var update = await lab.Emulator.SendAppUpdateAsync("2");
         update.Deliveries.Should().NotBeEmpty().And.OnlyContain(d => d.Status == 200);
-        await SetupDoneAsync(lab, 2);
+        await PortalLab.WaitForSetupAsync(lab.Server, 2);
         lab.Emulator.State.Handlers.Should().Contain(h => h.Event == "ONEXTERNALCALLSTART" && h.Handler == lab.HandlerUrl.ToString());
-    }
-
-    private static Task SetupDoneAsync(PortalLab lab, int count)
-    {
-        var outbox = lab.Server.Services.GetRequiredService<IOutboxStore>();
-        return PortalLab.WaitUntilAsync(async () => (await outbox.ListAsync(OutboxStatus.Done, 100, default)).Count(e => e.Kind == OutboxKinds.PortalSetup) == count,
-            $"{count} portal.setup command(s) done");
     }
 }

@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Switchboard.Emulator;
@@ -56,10 +55,7 @@ public sealed class PortalSetupTests : IAsyncLifetime
     /// <summary>A server on a port chosen first, so that Switchboard:PublicUrl can name it.</summary>
     private async Task<SwitchboardServer> StartServerAsync(bool publicUrl = true, bool restSettings = true)
     {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
+        var port = ServerProcess.FreePort();
         var settings = new Dictionary<string, string?>
         {
             ["urls"] = $"http://127.0.0.1:{port}",
