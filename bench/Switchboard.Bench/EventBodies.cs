@@ -28,7 +28,8 @@ internal sealed class BenchPortal
 
     public string ApplicationToken { get; } = RandomHex();
 
-    /// <summary>Unix time written into every body's <c>ts</c> (the queue's send time).</summary>
+    /// <summary>Unix time of the run's start: the install's <c>ts</c>, and what call start dates are counted back from.
+    /// Telephony bodies carry the time they are sent (<see cref="EventTemplate.Stamp"/>).</summary>
     public long Ts { get; }
 
     public byte[] InstallBody() => Encoding.ASCII.GetBytes(HttpBuildQuery.Encode(
@@ -73,7 +74,10 @@ internal sealed class BenchPortal
     private string Body(string name, Random r)
     {
         // CALL_ID is externalCall.<32 hex>.<unix ts>: 16 random hex, then the 16-hex stamp slot.
-        var callId = $"externalCall.{RandomHex(8)}{EventTemplate.Slot}.{Ts.ToString(CultureInfo.InvariantCulture)}";
+        // The tail is the registration time (REFERENCE.md §5: externalCall.<md5>.<unixts>), stamped with
+        // the clock at send time like the body's ts: a run's CALL_IDs are spread over its seconds, as
+        // real ones are, not all dated to the moment the bench started.
+        var callId = $"externalCall.{RandomHex(8)}{EventTemplate.Slot}.{EventTemplate.TimeSlot}";
         var phone = $"+1415555{r.Next(0, 10_000):D4}";
         var userId = r.Next(1, 2_000).ToString(CultureInfo.InvariantCulture);
         Dictionary<string, object?> data;
@@ -148,7 +152,7 @@ internal sealed class BenchPortal
             new("event", name),
             new("event_handler_id", handlerId),
             new("data", data),
-            new("ts", Ts.ToString(CultureInfo.InvariantCulture)),
+            new("ts", EventTemplate.TimeSlot),
             new("auth", Auth("telephony")),
         ]);
     }
@@ -171,9 +175,10 @@ internal sealed class BenchPortal
 }
 
 /// <summary>
-/// One pre-built body with a 16-character slot in its CALL_ID. Stamping writes 16 hex digits into the
-/// slot in place (a few nanoseconds), so every request is a distinct event while all body building
-/// happens before the clock starts and memory stays bounded however long the run is.
+/// One pre-built body with a 16-character slot in its CALL_ID and a 10-character time slot (in the
+/// CALL_ID's tail and in <c>ts</c>). Stamping writes 16 hex digits and the current Unix time into the
+/// slots in place (a few nanoseconds), so every request is a distinct event sent "now", while all body
+/// building happens before the clock starts and memory stays bounded however long the run is.
 /// </summary>
 /// <remarks>
 /// Not thread-safe: each worker owns its templates and reuses one only after its previous request
@@ -184,11 +189,15 @@ internal sealed class EventTemplate
     /// <summary>The placeholder in the CALL_ID; 'Z' is not a hex digit, so it occurs nowhere else.</summary>
     public const string Slot = "ZZZZZZZZZZZZZZZZ";
 
-    private EventTemplate(string eventName, byte[] body, int slotOffset)
+    /// <summary>The placeholder for the send time, ten decimal digits of Unix time (until the year 2286).</summary>
+    public const string TimeSlot = "TTTTTTTTTT";
+
+    private EventTemplate(string eventName, byte[] body, int slotOffset, int[] timeOffsets)
     {
         EventName = eventName;
         Body = body;
         SlotOffset = slotOffset;
+        TimeOffsets = timeOffsets;
     }
 
     public string EventName { get; }
@@ -196,6 +205,10 @@ internal sealed class EventTemplate
     public byte[] Body { get; }
 
     private int SlotOffset { get; }
+
+    private int[] TimeOffsets { get; }
+
+    private long _stampedSeconds = -1;
 
     public static EventTemplate Create(string eventName, string encoded)
     {
@@ -207,11 +220,21 @@ internal sealed class EventTemplate
             throw new InvalidOperationException("A body template must contain the CALL_ID slot exactly once.");
         }
 
-        return new EventTemplate(eventName, body, at);
+        var timeSlot = Encoding.ASCII.GetBytes(TimeSlot);
+        var times = new List<int>();
+        for (var from = 0; body.AsSpan(from).IndexOf(timeSlot) is var i and >= 0; from += i + timeSlot.Length)
+        {
+            times.Add(from + i);
+        }
+
+        return new EventTemplate(eventName, body, at, [.. times]);
     }
 
-    /// <summary>Writes <paramref name="unique"/>, scrambled, as 16 lower-case hex digits into the slot and returns the body.</summary>
-    public byte[] Stamp(ulong unique)
+    /// <summary>
+    /// Writes <paramref name="unique"/>, scrambled, as 16 lower-case hex digits into the slot and
+    /// <paramref name="unixSeconds"/> into the time slots, and returns the body.
+    /// </summary>
+    public byte[] Stamp(ulong unique, long unixSeconds)
     {
         var hex = Scramble(unique);
         var slot = Body.AsSpan(SlotOffset, Slot.Length);
@@ -219,6 +242,21 @@ internal sealed class EventTemplate
         {
             slot[i] = (byte)"0123456789abcdef"[(int)(hex & 0xF)];
             hex >>= 4;
+        }
+
+        if (unixSeconds != _stampedSeconds)
+        {
+            _stampedSeconds = unixSeconds;
+            foreach (var offset in TimeOffsets)
+            {
+                var digits = Body.AsSpan(offset, TimeSlot.Length);
+                var t = unixSeconds;
+                for (var i = digits.Length - 1; i >= 0; i--)
+                {
+                    digits[i] = (byte)('0' + (int)(t % 10));
+                    t /= 10;
+                }
+            }
         }
 
         return Body;
@@ -248,7 +286,7 @@ internal sealed class EventTemplate
     public string? Check(ulong unique, BenchPortal portal)
     {
         ArgumentNullException.ThrowIfNull(portal);
-        var parsed = PhpFormParser.Parse(Stamp(unique));
+        var parsed = PhpFormParser.Parse(Stamp(unique, DateTimeOffset.UtcNow.ToUnixTimeSeconds()));
         if (!parsed.Success)
         {
             return $"{EventName}: the body does not parse ({parsed.Error}: {parsed.Detail}).";

@@ -199,7 +199,7 @@ internal static class LoadRunner
             {
                 var template = Templates[next];
                 next = next + 1 == Templates.Length ? 0 : next + 1;
-                var body = template.Stamp(id | sequence++);
+                var body = template.Stamp(id | sequence++, DateTimeOffset.UtcNow.ToUnixTimeSeconds());
 
                 var start = Stopwatch.GetTimestamp();
                 if (start >= run.End)

@@ -34,6 +34,7 @@ public sealed class LedgerOptions
 public sealed partial class LedgerWorker(
     SqlCallStore calls,
     Journal.IJournalStore journal,
+    Journal.JournalFeed feed,
     IOptions<LedgerOptions> options,
     StoresReady ready,
     [FromKeyedServices(WorkSignal.JournalCommitted)] WorkSignal journalCommitted,
@@ -53,40 +54,57 @@ public sealed partial class LedgerWorker(
         {
             await PaceAsync(cancellationToken).ConfigureAwait(false);
             var cursor = await calls.GetCursorAsync(cancellationToken).ConfigureAwait(false);
-            var rows = await journal.ReadAfterAsync(cursor, batch, cancellationToken).ConfigureAwait(false);
-            if (rows.Count == 0)
+
+            // The rows this process just committed, already parsed, when they follow the cursor with no
+            // gap; otherwise (another instance's rows, a restart, a feed that overflowed) the journal.
+            var events = new List<Journal.JournalEvent>();
+            long through;
+            int read;
+            var fromFeed = feed.TryTake(cursor, batch, events);
+            if (fromFeed)
             {
-                return total;
+                through = events[^1].Id;
+                read = events.Count;
+            }
+            else
+            {
+                var rows = await journal.ReadAfterAsync(cursor, batch, cancellationToken).ConfigureAwait(false);
+                if (rows.Count == 0)
+                {
+                    return total;
+                }
+
+                // Parsing is the costly part of a pass and needs no lock: done before the transaction.
+                foreach (var row in rows)
+                {
+                    if (CallJson.ReadEvent(row.ContentType, row.Body) is { } ev)
+                    {
+                        events.Add(new Journal.JournalEvent(row.Id, row.ReceivedAt, row.MemberId, ev));
+                    }
+                    else
+                    {
+                        LogUnreadable(logger, row.Id);
+                    }
+                }
+
+                through = rows[^1].Id;
+                read = rows.Count;
             }
 
-            // Parsing is the costly part of a pass and needs no lock: done before the transaction.
-            var events = new List<JournalEvent>(rows.Count);
-            foreach (var row in rows)
-            {
-                if (CallJson.ReadEvent(row.ContentType, row.Body) is { } ev)
-                {
-                    events.Add(new JournalEvent(row.Id, row.ReceivedAt, row.MemberId, ev));
-                }
-                else
-                {
-                    LogUnreadable(logger, row.Id);
-                }
-            }
-
-            var pass = await calls.FoldAsync(cursor, events, rows[^1].Id, time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+            var pass = await calls.FoldAsync(cursor, events, through, time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
             if (pass.Conflict)
             {
                 continue; // another instance folded these rows first; read on from where it stopped
             }
 
-            total += rows.Count;
-            metrics.LedgerFolded(rows.Count);
+            total += read;
+            metrics.LedgerFolded(read, fromFeed ? "feed" : "journal");
             if (pass.Commands > 0)
             {
                 outboxEnqueued.Pulse();
             }
 
-            if (rows.Count < batch)
+            if (read < batch)
             {
                 return total;
             }

@@ -27,6 +27,9 @@ public sealed class PostgresCallStore : SqlCallStore
     protected override string ForUpdateClause => " FOR UPDATE";
 
     /// <inheritdoc/>
+    protected override IReadOnlyList<string> AfterCallsRenamed => ["ALTER TABLE calls RENAME CONSTRAINT calls_v2_pkey TO calls_pkey"];
+
+    /// <inheritdoc/>
     protected override async ValueTask<DbConnection> OpenReadConnectionAsync(CancellationToken cancellationToken) =>
         await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
 

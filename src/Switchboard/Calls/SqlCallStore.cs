@@ -1,5 +1,6 @@
 using System.Data.Common;
 using Switchboard.Bitrix24.Events;
+using Switchboard.Journal;
 using Switchboard.Outbox;
 using static Switchboard.Storage.Sql;
 
@@ -11,9 +12,6 @@ namespace Switchboard.Calls;
 /// <param name="Commands">Outbox commands that were new.</param>
 /// <param name="Conflict">True when the cursor had moved (another instance folded these rows): nothing written.</param>
 public sealed record LedgerPass(int Events, int Calls, int Commands, bool Conflict);
-
-/// <summary>A journal row read back as its typed event, for <see cref="SqlCallStore.FoldAsync"/>.</summary>
-public sealed record JournalEvent(long Id, DateTimeOffset ReceivedAt, string MemberId, Bitrix24Event Event);
 
 /// <summary>A call record as listed.</summary>
 public sealed record StoredCall(CallRecord Record, DateTimeOffset UpdatedAt);
@@ -37,32 +35,47 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
 {
     private const string CursorName = "journal";
 
-    private static readonly string[] Schema =
-    [
-        """
-        CREATE TABLE IF NOT EXISTS calls (
+    /// <summary>The calls table as of schema version 2, named <c>{Name}</c>.</summary>
+    /// <remarks>
+    /// Keyed by <see cref="CallKey"/> (registration time, then CALL_ID) and the portal: new calls are
+    /// written at the end of the key order, and a lookup by CALL_ID alone (for people, who rarely know
+    /// the portal) uses the key's prefix, so no second index on the CALL_ID is needed.
+    /// </remarks>
+    private const string CallsTable = """
+        CREATE TABLE IF NOT EXISTS {Name} (
+            call_key     TEXT NOT NULL,
             member_id    TEXT NOT NULL,
             call_id      TEXT NOT NULL,
             record       TEXT NOT NULL,
             requested_at BIGINT,
             ended_at     BIGINT,
             updated_at   BIGINT NOT NULL,
-            PRIMARY KEY (member_id, call_id))
-        """,
-        "CREATE INDEX IF NOT EXISTS calls_updated ON calls (updated_at)",
-        "CREATE INDEX IF NOT EXISTS calls_call_id ON calls (call_id)",
-        "CREATE TABLE IF NOT EXISTS ledger_cursor (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
-        // The version of the ledger's and the outbox's tables, for the migrations a later change needs
-        // (the journal's are in SqlJournalStore). Version 1 is the first released form.
+            CONSTRAINT {Name}_pkey PRIMARY KEY (call_key, member_id))
+        """;
+
+    /// <summary>The schema version this code writes; older ledgers are migrated at start.</summary>
+    private const int SchemaVersion = 2;
+
+    private static IEnumerable<string> Schema =>
+    [
+        // The version of the ledger's and the outbox's tables, for migrations (the journal's are in
+        // SqlJournalStore). Version 1 was the first released form; 2 keys calls by CallKey.
         "CREATE TABLE IF NOT EXISTS ledger_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-        "INSERT INTO ledger_meta (key, value) VALUES ('schema_version', '1') ON CONFLICT (key) DO NOTHING",
+        CallsTableNamed("calls"),
+        "CREATE INDEX IF NOT EXISTS calls_updated ON calls (updated_at)",
+        "CREATE TABLE IF NOT EXISTS ledger_cursor (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
         $"INSERT INTO ledger_cursor (name, position) VALUES ('{CursorName}', 0) ON CONFLICT (name) DO NOTHING",
     ];
 
+    // On SQLite a rowid table with its key in an index: rows (most of the bytes) are appended in
+    // arrival order, and only the small index entries are placed by key. (WITHOUT ROWID, placing the
+    // ~500-byte rows themselves by key, wrote more pages per fold.)
+    private static string CallsTableNamed(string name) => CallsTable.Replace("{Name}", name, StringComparison.Ordinal);
+
     private const string UpsertSql = """
-        INSERT INTO calls (call_id, member_id, record, requested_at, ended_at, updated_at)
-        VALUES (@call_id, @member_id, @record, CAST(@requested_at AS BIGINT), CAST(@ended_at AS BIGINT), @updated_at)
-        ON CONFLICT (member_id, call_id) DO UPDATE SET record = excluded.record,
+        INSERT INTO calls (call_key, member_id, call_id, record, requested_at, ended_at, updated_at)
+        VALUES (@call_key, @member_id, @call_id, @record, CAST(@requested_at AS BIGINT), CAST(@ended_at AS BIGINT), @updated_at)
+        ON CONFLICT (call_key, member_id) DO UPDATE SET record = excluded.record,
             requested_at = excluded.requested_at, ended_at = excluded.ended_at, updated_at = excluded.updated_at
         """;
 
@@ -78,18 +91,138 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
     /// <summary>Runs <paramref name="work"/> in a write transaction and commits it durably.</summary>
     protected abstract Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, CancellationToken, Task<T>> work, CancellationToken cancellationToken);
 
-    /// <summary>Creates the tables if missing. The journal's and the outbox's schemas must exist first.</summary>
+    /// <summary>Creates the tables if missing, and migrates a ledger of an older schema version.</summary>
+    /// <remarks>The journal's and the outbox's schemas must exist first.</remarks>
     public virtual Task InitializeAsync(CancellationToken cancellationToken) =>
         WriteAsync(async (connection, tx, ct) =>
         {
-            foreach (var sql in SchemaPreamble.Concat(Schema))
+            foreach (var sql in SchemaPreamble)
             {
                 await using var cmd = Command(connection, tx, sql);
                 await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             }
 
+            await using (var meta = Command(connection, tx, "CREATE TABLE IF NOT EXISTS ledger_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"))
+            {
+                await meta.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+
+            int? version;
+            await using (var read = Command(connection, tx, "SELECT value FROM ledger_meta WHERE key = 'schema_version'"))
+            {
+                version = await read.ExecuteScalarAsync(ct).ConfigureAwait(false) is string v ? int.Parse(v, System.Globalization.CultureInfo.InvariantCulture) : null;
+            }
+
+            if (version > SchemaVersion)
+            {
+                throw new InvalidOperationException($"The ledger's schema is version {version}, newer than this Switchboard understands ({SchemaVersion}); run the newer Switchboard.");
+            }
+
+            if (version == 1)
+            {
+                await MigrateFromVersion1Async(connection, tx, ct).ConfigureAwait(false);
+            }
+
+            foreach (var sql in Schema)
+            {
+                await using var cmd = Command(connection, tx, sql);
+                await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+
+            await using (var stamp = Command(connection, tx, """
+                INSERT INTO ledger_meta (key, value) VALUES ('schema_version', @v)
+                ON CONFLICT (key) DO UPDATE SET value = excluded.value
+                """))
+            {
+                Add(stamp, "v", SchemaVersion.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                await stamp.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+
             return 0;
         }, cancellationToken);
+
+    /// <summary>
+    /// Version 1 keyed calls by (portal, CALL_ID) with a second index on the CALL_ID. The rows are
+    /// copied into a table keyed by <see cref="CallKey"/> (computed here, not in SQL, so both dialects
+    /// get the same keys), inside the initialising transaction: a crash midway leaves version 1 intact.
+    /// </summary>
+    private async Task MigrateFromVersion1Async(DbConnection connection, DbTransaction tx, CancellationToken ct)
+    {
+        await using (var create = Command(connection, tx, CallsTableNamed("calls_v2")))
+        {
+            await create.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        await using (var copy = Command(connection, tx, """
+            INSERT INTO calls_v2 (call_key, member_id, call_id, record, requested_at, ended_at, updated_at)
+            VALUES (@call_key, @member_id, @call_id, @record, CAST(@requested_at AS BIGINT), CAST(@ended_at AS BIGINT), @updated_at)
+            """))
+        {
+            var key = Add(copy, "call_key", string.Empty);
+            var member = Add(copy, "member_id", string.Empty);
+            var call = Add(copy, "call_id", string.Empty);
+            var record = Add(copy, "record", string.Empty);
+            var requested = Add(copy, "requested_at");
+            var ended = Add(copy, "ended_at");
+            var updated = Add(copy, "updated_at", 0L);
+
+            // In chunks, in key order: one connection cannot step a reader while it writes on every
+            // provider (Npgsql), and a large ledger should not be held in memory at once.
+            var after = (Member: string.Empty, Call: string.Empty);
+            while (true)
+            {
+                var rows = new List<(string Member, string Call, string Record, object Requested, object Ended, long Updated)>();
+                await using (var read = Command(connection, tx, """
+                    SELECT member_id, call_id, record, requested_at, ended_at, updated_at FROM calls
+                    WHERE member_id > @member OR (member_id = @member AND call_id > @call)
+                    ORDER BY member_id, call_id LIMIT 5000
+                    """))
+                {
+                    Add(read, "member", after.Member);
+                    Add(read, "call", after.Call);
+                    await using var r = await read.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                    while (await r.ReadAsync(ct).ConfigureAwait(false))
+                    {
+                        rows.Add((r.GetString(0), r.GetString(1), r.GetString(2), r.GetValue(3), r.GetValue(4), r.GetInt64(5)));
+                    }
+                }
+
+                if (rows.Count == 0)
+                {
+                    break;
+                }
+
+                foreach (var row in rows)
+                {
+                    key.Value = CallKey.Of(row.Call);
+                    member.Value = row.Member;
+                    call.Value = row.Call;
+                    record.Value = row.Record;
+                    requested.Value = row.Requested;
+                    ended.Value = row.Ended;
+                    updated.Value = row.Updated;
+                    await copy.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                }
+
+                after = (rows[^1].Member, rows[^1].Call);
+            }
+        }
+
+        foreach (var sql in SwapCallsTables.Concat(AfterCallsRenamed))
+        {
+            await using var cmd = Command(connection, tx, sql);
+            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+    }
+
+    private static readonly string[] SwapCallsTables =
+    [
+        "DROP TABLE calls", // and its indexes, calls_updated and calls_call_id among them
+        "ALTER TABLE calls_v2 RENAME TO calls",
+    ];
+
+    /// <summary>What this dialect must rename after the migration's table swap (PostgreSQL: the primary key's name).</summary>
+    protected virtual IReadOnlyList<string> AfterCallsRenamed => [];
 
     /// <summary>
     /// Folds journal events (read and parsed by the caller, outside any lock) into the ledger: call
@@ -120,6 +253,10 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
             var records = new Dictionary<(string MemberId, string CallId), CallRecord?>();
             var changed = new HashSet<(string MemberId, string CallId)>();
             var items = new List<OutboxItem>();
+
+            // One prepared statement each for the whole pass, rebound per call: preparing them per
+            // call had SQLite parse the same SQL thousands of times a second under load.
+            await using var load = new RecordReader(this, connection, tx);
             foreach (var row in events)
             {
                 var ev = row.Event;
@@ -141,7 +278,7 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
                 var key = (row.MemberId, ev.CallId!);
                 if (!records.TryGetValue(key, out var current))
                 {
-                    current = await LoadAsync(connection, tx, row.MemberId, ev.CallId!, ct).ConfigureAwait(false);
+                    current = await load.ReadAsync(row.MemberId, ev.CallId!, ct).ConfigureAwait(false);
                 }
 
                 var (next, commands) = CallLedger.Apply(current, new Bitrix24Input(row.Id, row.ReceivedAt, ev));
@@ -150,9 +287,12 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
                 items.AddRange(commands.Select(c => CallJson.ToOutboxItem(c, row.MemberId, now)));
             }
 
-            foreach (var key in changed)
+            await using (var save = new RecordWriter(connection, tx))
             {
-                await SaveAsync(connection, tx, key.MemberId, records[key]!, now, ct).ConfigureAwait(false);
+                foreach (var key in changed)
+                {
+                    await save.WriteAsync(key.MemberId, records[key]!, now, ct).ConfigureAwait(false);
+                }
             }
 
             var added = await outbox.EnqueueAsync(connection, tx, items, ct).ConfigureAwait(false);
@@ -188,14 +328,23 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
                 return null;
             }
 
-            var current = await LoadAsync(connection, tx, portal, input.CallId, ct).ConfigureAwait(false);
+            CallRecord? current;
+            await using (var load = new RecordReader(this, connection, tx))
+            {
+                current = await load.ReadAsync(portal, input.CallId, ct).ConfigureAwait(false);
+            }
+
             if (current is null && input is not CallRegistered)
             {
                 return null;
             }
 
             var (next, commands) = CallLedger.Apply(current, input);
-            await SaveAsync(connection, tx, portal, next, now, ct).ConfigureAwait(false);
+            await using (var save = new RecordWriter(connection, tx))
+            {
+                await save.WriteAsync(portal, next, now, ct).ConfigureAwait(false);
+            }
+
             await outbox.EnqueueAsync(connection, tx, [.. commands.Select(c => CallJson.ToOutboxItem(c, portal, now))], ct).ConfigureAwait(false);
             return (next, commands);
         }, cancellationToken);
@@ -207,9 +356,9 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
         ArgumentException.ThrowIfNullOrEmpty(memberId);
         ArgumentException.ThrowIfNullOrEmpty(callId);
         await using var connection = await OpenReadConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using var cmd = Command(connection, null, "SELECT record, updated_at FROM calls WHERE member_id = @member_id AND call_id = @call_id");
+        await using var cmd = Command(connection, null, "SELECT record, updated_at FROM calls WHERE call_key = @call_key AND member_id = @member_id");
+        Add(cmd, "call_key", CallKey.Of(callId));
         Add(cmd, "member_id", memberId);
-        Add(cmd, "call_id", callId);
         var list = await ReadCallsAsync(cmd, cancellationToken).ConfigureAwait(false);
         return list.Count == 0 ? null : list[0];
     }
@@ -255,19 +404,74 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
     /// <inheritdoc/>
     public abstract ValueTask DisposeAsync();
 
-    private async Task<CallRecord?> LoadAsync(DbConnection connection, DbTransaction tx, string memberId, string callId, CancellationToken ct)
+    /// <summary>Reads records by (portal, CALL_ID) through one prepared statement.</summary>
+    private sealed class RecordReader : IAsyncDisposable
     {
-        await using var cmd = Command(connection, tx, "SELECT record FROM calls WHERE member_id = @member_id AND call_id = @call_id" + ForUpdateClause);
-        Add(cmd, "member_id", memberId);
-        Add(cmd, "call_id", callId);
-        return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is string json ? CallJson.Read(json) : null;
+        private readonly DbCommand _cmd;
+        private readonly DbParameter _key;
+        private readonly DbParameter _member;
+
+        public RecordReader(SqlCallStore store, DbConnection connection, DbTransaction tx)
+        {
+            _cmd = Command(connection, tx, "SELECT record FROM calls WHERE call_key = @call_key AND member_id = @member_id" + store.ForUpdateClause);
+            _key = Add(_cmd, "call_key", string.Empty);
+            _member = Add(_cmd, "member_id", string.Empty);
+        }
+
+        public async Task<CallRecord?> ReadAsync(string memberId, string callId, CancellationToken ct)
+        {
+            _key.Value = CallKey.Of(callId);
+            _member.Value = memberId;
+            return await _cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is string json ? CallJson.Read(json) : null;
+        }
+
+        public ValueTask DisposeAsync() => _cmd.DisposeAsync();
+    }
+
+    /// <summary>Upserts records through one prepared statement.</summary>
+    private sealed class RecordWriter : IAsyncDisposable
+    {
+        private readonly DbCommand _cmd;
+        private readonly DbParameter _key;
+        private readonly DbParameter _call;
+        private readonly DbParameter _member;
+        private readonly DbParameter _record;
+        private readonly DbParameter _requested;
+        private readonly DbParameter _ended;
+        private readonly DbParameter _updated;
+
+        public RecordWriter(DbConnection connection, DbTransaction tx)
+        {
+            _cmd = Command(connection, tx, UpsertSql);
+            _key = Add(_cmd, "call_key", string.Empty);
+            _call = Add(_cmd, "call_id", string.Empty);
+            _member = Add(_cmd, "member_id", string.Empty);
+            _record = Add(_cmd, "record", string.Empty);
+            _requested = Add(_cmd, "requested_at");
+            _ended = Add(_cmd, "ended_at");
+            _updated = Add(_cmd, "updated_at", 0L);
+        }
+
+        public async Task WriteAsync(string memberId, CallRecord record, DateTimeOffset now, CancellationToken ct)
+        {
+            _key.Value = CallKey.Of(record.CallId);
+            _call.Value = record.CallId;
+            _member.Value = memberId;
+            _record.Value = CallJson.Write(record);
+            _requested.Value = (object?)record.RequestedAt?.ToUnixTimeMilliseconds() ?? DBNull.Value;
+            _ended.Value = (object?)record.EndedAt?.ToUnixTimeMilliseconds() ?? DBNull.Value;
+            _updated.Value = now.ToUnixTimeMilliseconds();
+            await _cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        public ValueTask DisposeAsync() => _cmd.DisposeAsync();
     }
 
     /// <summary>The one portal whose ledger has the CALL_ID, or null; several is <see cref="AmbiguousCallException"/>.</summary>
     private static async Task<string?> FindPortalAsync(DbConnection connection, DbTransaction? tx, string callId, CancellationToken ct)
     {
-        await using var cmd = Command(connection, tx, "SELECT member_id FROM calls WHERE call_id = @call_id ORDER BY member_id LIMIT 2");
-        Add(cmd, "call_id", callId);
+        await using var cmd = Command(connection, tx, "SELECT member_id FROM calls WHERE call_key = @call_key ORDER BY member_id LIMIT 2");
+        Add(cmd, "call_key", CallKey.Of(callId));
         var found = new List<string>();
         await using (var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
         {
@@ -283,18 +487,6 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
             1 => found[0],
             _ => throw new AmbiguousCallException(callId),
         };
-    }
-
-    private static async Task SaveAsync(DbConnection connection, DbTransaction tx, string memberId, CallRecord record, DateTimeOffset now, CancellationToken ct)
-    {
-        await using var cmd = Command(connection, tx, UpsertSql);
-        Add(cmd, "call_id", record.CallId);
-        Add(cmd, "member_id", memberId);
-        Add(cmd, "record", CallJson.Write(record));
-        Add(cmd, "requested_at", record.RequestedAt?.ToUnixTimeMilliseconds());
-        Add(cmd, "ended_at", record.EndedAt?.ToUnixTimeMilliseconds());
-        Add(cmd, "updated_at", now.ToUnixTimeMilliseconds());
-        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 
     private static async Task<IReadOnlyList<StoredCall>> ReadCallsAsync(DbCommand cmd, CancellationToken ct)

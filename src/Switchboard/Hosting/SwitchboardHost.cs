@@ -79,6 +79,7 @@ public static class SwitchboardHost
         services.AddKeyedSingleton<WorkSignal>(WorkSignal.JournalCommitted);
         services.AddKeyedSingleton<WorkSignal>(WorkSignal.OutboxEnqueued);
         services.AddHostedService<JournalInitializer>();
+        services.AddSingleton<JournalFeed>();
         services.AddSingleton<JournalWriter>();
         services.AddHostedService(sp => sp.GetRequiredService<JournalWriter>());
         return services;

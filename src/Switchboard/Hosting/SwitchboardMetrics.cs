@@ -58,8 +58,9 @@ public sealed class SwitchboardMetrics : IDisposable
     public void OutboxCommand(string kind, string outcome) =>
         _outboxCommands.Add(1, new KeyValuePair<string, object?>("kind", kind), new KeyValuePair<string, object?>("outcome", outcome));
 
-    /// <summary>Counts journal rows folded into the ledger.</summary>
-    public void LedgerFolded(int events) => _ledgerEvents.Add(events);
+    /// <summary>Counts journal rows folded into the ledger, by where they came from: <c>feed</c> (handed
+    /// over in memory by this process's journal writer) or <c>journal</c> (read back from the store).</summary>
+    public void LedgerFolded(int events, string source) => _ledgerEvents.Add(events, new KeyValuePair<string, object?>("source", source));
 
     /// <summary>Counts a failed commit.</summary>
     public void CommitFailed() => _commitFailures.Add(1);

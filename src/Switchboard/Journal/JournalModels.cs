@@ -14,6 +14,8 @@ public sealed record JournalEntry(
     string DedupKey);
 
 /// <summary>An event to append, with what must hold of its portal at commit time and what it changes.</summary>
+/// <remarks><see cref="Event"/> is the parsed event, never stored: once committed it is handed to the
+/// ledger through <see cref="JournalFeed"/>.</remarks>
 public sealed record JournalAppend(
     DateTimeOffset ReceivedAt,
     string MemberId,
@@ -25,7 +27,8 @@ public sealed record JournalAppend(
     string Body,
     string DedupKey,
     PortalGuard Guard,
-    PortalChange? Change = null);
+    PortalChange? Change = null,
+    Bitrix24.Events.Bitrix24Event? Event = null);
 
 /// <summary>
 /// What the portal row must look like inside the append's transaction. Verification happens on the

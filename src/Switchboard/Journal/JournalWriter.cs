@@ -17,6 +17,7 @@ public sealed partial class JournalWriter(
     IJournalStore store,
     IOptions<JournalOptions> options,
     SwitchboardMetrics metrics,
+    JournalFeed feed,
     [FromKeyedServices(WorkSignal.JournalCommitted)] WorkSignal committed,
     ILogger<JournalWriter> logger) : BackgroundService
 {
@@ -69,6 +70,15 @@ public sealed partial class JournalWriter(
                 for (var i = 0; i < batch.Count; i++)
                 {
                     batch[i].Completion.TrySetResult(results[i]);
+                }
+
+                // Committed rows, in id order, for the ledger (it checks they follow its cursor).
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    if (results[i] is { Status: AppendStatus.Stored, Id: { } id } && appends[i] is { Event: { } ev } a)
+                    {
+                        feed.Publish(JournalFeed.AsStored(id, a.ReceivedAt, a.MemberId, ev));
+                    }
                 }
 
                 // After the answers: nothing the ledger's wake-up does can turn a stored event into a 503.

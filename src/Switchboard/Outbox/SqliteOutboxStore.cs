@@ -32,7 +32,7 @@ public sealed class SqliteOutboxStore : SqlOutboxStore
         _connectionString = SqliteFiles.ConnectionString(Path, _busyTimeout);
 
         // synchronous is per connection: FULL fsyncs the WAL at every commit.
-        _writer = new SqliteWriter(_connectionString, $"PRAGMA synchronous = FULL; PRAGMA busy_timeout = {(int)_busyTimeout.TotalMilliseconds};");
+        _writer = new SqliteWriter(_connectionString, $"PRAGMA synchronous = FULL; PRAGMA busy_timeout = {(int)_busyTimeout.TotalMilliseconds}; PRAGMA cache_size = -65536; PRAGMA mmap_size = 268435456;");
     }
 
     /// <summary>The database file.</summary>

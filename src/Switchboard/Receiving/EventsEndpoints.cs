@@ -156,7 +156,8 @@ public sealed partial class EventReceiver(
                 mediaType == FormType ? JournalBody.RedactForm(body.Span) : JournalBody.RedactJson(body.Span),
                 JournalBody.DedupKey(ev, parsed.Root),
                 verdict.Guard!,
-                verdict.Change);
+                verdict.Change,
+                ev);
 
             AppendResult result;
             try
