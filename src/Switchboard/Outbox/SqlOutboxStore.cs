@@ -95,6 +95,10 @@ public abstract class SqlOutboxStore : IOutboxStore
         """,
         // The claim's two ways of being due, each an index range; done rows (the bulk, over time) are in neither.
         "CREATE INDEX IF NOT EXISTS outbox_pending_due ON outbox (next_attempt_at, id) WHERE status = 'pending'",
+        // A worker claims only the kinds it has handlers for. Without this index each claim walked every
+        // pending row of the other kinds too: measured at a fifth of the CPU with 60,000 pbx.originate
+        // commands waiting for a PBX connector while bitrix24.* commands were claimed.
+        "CREATE INDEX IF NOT EXISTS outbox_pending_kind_due ON outbox (kind, next_attempt_at, id) WHERE status = 'pending'",
         "CREATE INDEX IF NOT EXISTS outbox_claimed_lease ON outbox (lease_until) WHERE status = 'claimed'",
         "CREATE INDEX IF NOT EXISTS outbox_status ON outbox (status, id)",
     ];
@@ -110,6 +114,17 @@ public abstract class SqlOutboxStore : IOutboxStore
 
     /// <summary>The claim statement in this dialect.</summary>
     public string ClaimSql => ClaimSqlTemplate.Replace("{Lock}", ClaimLockClause, StringComparison.Ordinal);
+
+    /// <summary>The claim statement for <paramref name="kinds"/> kinds (parameters <c>@kind0</c>…), or for any kind when 0.</summary>
+    /// <remarks>A worker claims only what it has a handler for: a PBX command waits for the PBX connector
+    /// instead of failing its way into the dead-letter list at a Bitrix24 worker.</remarks>
+    internal string ClaimSqlFor(int kinds)
+    {
+        var kindFilter = kinds == 0
+            ? string.Empty
+            : "\n              AND kind IN (" + string.Join(", ", Enumerable.Range(0, kinds).Select(i => "@kind" + i.ToString(System.Globalization.CultureInfo.InvariantCulture))) + ")";
+        return ClaimSql.Replace("{Kinds}", kindFilter, StringComparison.Ordinal);
+    }
 
     /// <summary>Opens a connection for reading.</summary>
     protected abstract ValueTask<DbConnection> OpenReadConnectionAsync(CancellationToken cancellationToken);
@@ -189,12 +204,7 @@ public abstract class SqlOutboxStore : IOutboxStore
             return Task.FromResult<IReadOnlyList<OutboxEntry>>([]);
         }
 
-        // A worker claims only what it has a handler for: a PBX command waits for the PBX connector
-        // instead of failing its way into the dead-letter list at a Bitrix24 worker.
-        var kindFilter = kindList.Length == 0
-            ? string.Empty
-            : "\n              AND kind IN (" + string.Join(", ", kindList.Select((_, i) => "@kind" + i.ToString(System.Globalization.CultureInfo.InvariantCulture))) + ")";
-        var sql = ClaimSql.Replace("{Kinds}", kindFilter, StringComparison.Ordinal);
+        var sql = ClaimSqlFor(kindList.Length);
         return WriteAsync<IReadOnlyList<OutboxEntry>>(async (connection, tx, ct) =>
         {
             await using var cmd = Command(connection, tx, sql);

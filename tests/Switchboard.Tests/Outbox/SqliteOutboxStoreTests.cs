@@ -44,6 +44,38 @@ public sealed class SqliteOutboxStoreTests : OutboxStoreContract
     }
 
     [Fact]
+    public async Task A_claim_for_some_kinds_searches_only_their_pending_rows_not_every_pending_row()
+    {
+        // With 60,000 pbx.originate commands waiting for a PBX connector, a claim of bitrix24.* commands
+        // that walked every pending row cost a fifth of the server's CPU. The plan must reach pending
+        // rows through (kind, next_attempt_at), never by scanning all rows of status 'pending'.
+        await Store.EnqueueAsync([Item("a")], default);
+        var sql = ((SqlOutboxStore)Store).ClaimSqlFor(2);
+        await using var connection = await OpenConnectionAsync();
+        await using var cmd = connection.CreateCommand();
+        cmd.CommandText = "EXPLAIN QUERY PLAN " + sql;
+        foreach (var name in new[] { "worker", "lease_until", "now", "max", "kind0", "kind1" })
+        {
+            var p = cmd.CreateParameter();
+            p.ParameterName = "@" + name;
+            p.Value = name.StartsWith("kind", StringComparison.Ordinal) ? "bitrix24.finish" : 1L;
+            cmd.Parameters.Add(p);
+        }
+
+        var plan = new List<string>();
+        await using (var r = await cmd.ExecuteReaderAsync())
+        {
+            while (await r.ReadAsync())
+            {
+                plan.Add(r.GetString(3));
+            }
+        }
+
+        plan.Should().Contain(l => l.Contains("outbox_pending_kind_due (kind=? AND next_attempt_at<?)", StringComparison.Ordinal), string.Join("\n", plan));
+        plan.Should().NotContain(l => l.Contains("SCAN outbox", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task The_file_is_in_WAL_mode()
     {
         await Store.EnqueueAsync([Item("a")], default);
