@@ -1,0 +1,205 @@
+using System.Text;
+using Switchboard.Bitrix24.Events;
+using Switchboard.Calls;
+using Switchboard.Journal;
+using Switchboard.Receiving;
+using Switchboard.Tests.Infrastructure;
+
+namespace Switchboard.Tests.Calls;
+
+/// <summary>
+/// The in-memory hand-over of committed events to the ledger: it gives only the rows right after the
+/// ledger's cursor, without a gap, drops what it cannot keep, and holds each event as the journal
+/// keeps it (no tokens, received time to the millisecond).
+/// </summary>
+public sealed class JournalFeedTests
+{
+    private static readonly TestPortal Portal = TestPortal.Create();
+    private static readonly DateTimeOffset T0 = new(2026, 3, 11, 17, 28, 46, TimeSpan.FromHours(3));
+    private static readonly Bitrix24Event Start = ParsedEvents.Read(Bitrix24Events.ExternalCallStart(Portal, Bitrix24Events.NewCallId()));
+
+    private static JournalEvent Row(long id) => JournalFeed.AsStored(id, T0.AddSeconds(id), Portal.MemberId, Start);
+
+    private static JournalFeed FeedOf(params long[] ids)
+    {
+        var feed = new JournalFeed();
+        foreach (var id in ids)
+        {
+            feed.Publish(Row(id));
+        }
+
+        return feed;
+    }
+
+    [Fact]
+    public void Takes_the_rows_after_the_cursor_in_id_order()
+    {
+        var feed = FeedOf(11, 12, 13);
+        var into = new List<JournalEvent>();
+
+        feed.TryTake(10, 100, into).Should().BeTrue();
+
+        into.Select(r => r.Id).Should().Equal(11, 12, 13);
+        feed.Count.Should().Be(0);
+        feed.TryTake(13, 100, []).Should().BeFalse("nothing is left");
+    }
+
+    [Fact]
+    public void Rows_at_or_before_the_cursor_are_discarded()
+    {
+        var feed = FeedOf(8, 9, 10, 11, 12);
+        var into = new List<JournalEvent>();
+
+        feed.TryTake(10, 100, into).Should().BeTrue();
+
+        into.Select(r => r.Id).Should().Equal(11, 12);
+        feed.Count.Should().Be(0);
+    }
+
+    [Fact]
+    public void Rows_all_at_or_before_the_cursor_are_discarded_and_nothing_is_taken()
+    {
+        var feed = FeedOf(3, 4, 5);
+        var into = new List<JournalEvent>();
+
+        feed.TryTake(5, 100, into).Should().BeFalse();
+
+        into.Should().BeEmpty();
+        feed.Count.Should().Be(0);
+    }
+
+    [Fact]
+    public void A_missing_next_row_takes_nothing_and_leaves_the_rest()
+    {
+        var feed = FeedOf(12, 13, 14);
+        var into = new List<JournalEvent>();
+
+        feed.TryTake(10, 100, into).Should().BeFalse("row 11 is not here: the ledger must read the journal");
+
+        into.Should().BeEmpty();
+        feed.Count.Should().Be(3);
+        feed.TryTake(11, 100, into).Should().BeTrue("once the ledger has read row 11 from the journal, the rest follow");
+        into.Select(r => r.Id).Should().Equal(12, 13, 14);
+    }
+
+    [Fact]
+    public void A_gap_further_on_stops_the_take_before_it()
+    {
+        var feed = FeedOf(11, 12, 14, 15);
+        var into = new List<JournalEvent>();
+
+        feed.TryTake(10, 100, into).Should().BeTrue();
+
+        into.Select(r => r.Id).Should().Equal(11, 12);
+        feed.Count.Should().Be(2);
+        feed.TryTake(12, 100, []).Should().BeFalse("row 13 is missing");
+        feed.Count.Should().Be(2);
+    }
+
+    [Fact]
+    public void At_most_max_rows_are_taken_and_the_rest_wait()
+    {
+        var feed = FeedOf(1, 2, 3, 4, 5);
+        var into = new List<JournalEvent>();
+
+        feed.TryTake(0, 2, into).Should().BeTrue();
+        into.Select(r => r.Id).Should().Equal(1, 2);
+        feed.Count.Should().Be(3);
+
+        var next = new List<JournalEvent>();
+        feed.TryTake(2, 2, next).Should().BeTrue();
+        next.Select(r => r.Id).Should().Equal(3, 4);
+
+        var last = new List<JournalEvent>();
+        feed.TryTake(4, 2, last).Should().BeTrue();
+        last.Select(r => r.Id).Should().Equal(5);
+    }
+
+    [Fact]
+    public void Past_its_capacity_the_feed_drops_the_oldest_rows()
+    {
+        var feed = new JournalFeed();
+        for (long id = 1; id <= JournalFeed.Capacity + 3; id++)
+        {
+            feed.Publish(Row(id));
+        }
+
+        feed.Count.Should().Be(JournalFeed.Capacity);
+        feed.TryTake(0, 10, []).Should().BeFalse("rows 1 to 3 were dropped: they are read from the journal");
+        feed.Count.Should().Be(JournalFeed.Capacity, "a failed take keeps what follows");
+
+        var into = new List<JournalEvent>();
+        feed.TryTake(3, JournalFeed.Capacity + 10, into).Should().BeTrue();
+        into.Should().HaveCount(JournalFeed.Capacity);
+        into[0].Id.Should().Be(4);
+        into[^1].Id.Should().Be(JournalFeed.Capacity + 3);
+    }
+
+    [Fact]
+    public void AsStored_removes_the_three_tokens_and_keeps_the_rest_of_the_event()
+    {
+        var callId = Bitrix24Events.NewCallId();
+        var ev = ParsedEvents.Read(Bitrix24Events.ExternalCallStart(Portal, callId));
+        ev.Auth.AccessToken.Should().Be(Portal.AccessToken, "the body as received carries the tokens");
+        ev.Auth.RefreshToken.Should().Be(Portal.RefreshToken);
+        ev.Auth.ApplicationToken.Should().Be(Portal.ApplicationToken);
+
+        var stored = JournalFeed.AsStored(42, T0, Portal.MemberId, ev);
+
+        stored.Id.Should().Be(42);
+        stored.MemberId.Should().Be(Portal.MemberId);
+        var auth = stored.Event.Auth;
+        auth.AccessToken.Should().BeNull();
+        auth.RefreshToken.Should().BeNull();
+        auth.ApplicationToken.Should().BeNull();
+        auth.MemberId.Should().Be(Portal.MemberId);
+        auth.Domain.Should().Be(Portal.Domain);
+        auth.ClientEndpoint.Should().Be(Portal.ClientEndpoint);
+        auth.ServerEndpoint.Should().Be("https://oauth.bitrix.info/rest/");
+        auth.Scope.Should().Equal("telephony", "crm", "user");
+        auth.ExpiresIn.Should().Be(TimeSpan.FromHours(1));
+        stored.Event.Should().BeOfType<ExternalCallStartEvent>();
+        stored.Event.Name.Should().Be(ev.Name);
+        stored.Event.CallId.Should().Be(callId);
+        stored.Event.SentAt.Should().Be(ev.SentAt);
+        stored.Event.HandlerId.Should().Be(ev.HandlerId);
+        ev.Auth.AccessToken.Should().Be(Portal.AccessToken, "the event handed in is not changed");
+    }
+
+    [Fact]
+    public void AsStored_gives_the_event_the_journal_reads_back_from_the_stored_body()
+    {
+        var body = Bitrix24Events.ExternalCallStart(Portal, Bitrix24Events.NewCallId());
+        var fromJournal = CallJson.ReadEvent("application/x-www-form-urlencoded", JournalBody.RedactForm(Encoding.UTF8.GetBytes(body)));
+
+        var fromFeed = JournalFeed.AsStored(1, T0, Portal.MemberId, ParsedEvents.Read(body)).Event;
+
+        fromJournal.Should().NotBeNull();
+        fromFeed.Auth.Should().BeEquivalentTo(fromJournal!.Auth);
+        fromFeed.Should().BeOfType<ExternalCallStartEvent>().Which.Should().BeEquivalentTo((ExternalCallStartEvent)fromJournal);
+    }
+
+    [Fact]
+    public void AsStored_cuts_the_received_time_to_the_millisecond()
+    {
+        var received = new DateTimeOffset(2026, 3, 11, 17, 28, 46, 123, TimeSpan.FromHours(3)).AddTicks(4567);
+
+        var stored = JournalFeed.AsStored(1, received, Portal.MemberId, Start);
+
+        stored.ReceivedAt.Should().Be(new DateTimeOffset(2026, 3, 11, 14, 28, 46, 123, TimeSpan.Zero));
+        stored.ReceivedAt.Ticks.Should().Be(received.UtcTicks - 4567);
+        JournalFeed.AsStored(1, T0, Portal.MemberId, Start).ReceivedAt.Should().Be(T0, "a whole millisecond stays as it is");
+    }
+
+    [Fact]
+    public void AsStored_strips_the_application_token_of_an_event_that_has_no_other_token()
+    {
+        var ev = ParsedEvents.Read(Bitrix24Events.Uninstall(Portal));
+        var stored = JournalFeed.AsStored(7, T0, Portal.MemberId, ev);
+
+        ev.Auth.ApplicationToken.Should().NotBeNull("ONAPPUNINSTALL still carries the application token");
+        stored.Event.Auth.ApplicationToken.Should().BeNull();
+        stored.Event.Auth.MemberId.Should().Be(Portal.MemberId);
+        stored.Event.Name.Should().Be("ONAPPUNINSTALL");
+    }
+}
