@@ -104,7 +104,9 @@ public sealed partial class LedgerWorker(
                 outboxEnqueued.Pulse();
             }
 
-            if (read < batch)
+            // A short take from the feed that stopped at a gap (another instance's row, an id the
+            // database skipped) goes on at once with the journal; an emptied feed means caught up.
+            if (read < batch && (!fromFeed || feed.Count == 0))
             {
                 return total;
             }

@@ -50,7 +50,7 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
             requested_at BIGINT,
             ended_at     BIGINT,
             updated_at   BIGINT NOT NULL,
-            CONSTRAINT {Name}_pkey PRIMARY KEY (call_key, member_id))
+            PRIMARY KEY (call_key, member_id))
         """;
 
     /// <summary>The schema version this code writes; older ledgers are migrated at start.</summary>

@@ -135,24 +135,13 @@ public sealed class LedgerFeedTests : IDisposable
         rows.Where(r => r.Id != 3).ToList().ForEach(r => feed.Publish(FeedRow(r)));
         await using var ledger = await Ledger.OpenAsync(Path.Combine(_dir.Path, "ledger.db"), journal, feed);
 
-        var folded = 0;
-        for (var passes = 0; ; passes++)
-        {
-            passes.Should().BeLessThan(5, "the ledger catches up in a few passes");
-            var read = await ledger.Worker.CatchUpAsync(default);
-            if (read == 0)
-            {
-                break;
-            }
-
-            folded += read;
-        }
-
-        folded.Should().Be(6);
+        // One catch-up: the feed's run stops at the gap, and the journal takes it from there at once.
+        (await ledger.Worker.CatchUpAsync(default)).Should().Be(6);
         ledger.Folded.Should().Equal(("feed", 2L), ("journal", 4L));
         (await ledger.Calls.GetCursorAsync(default)).Should().Be(6);
         (await ledger.Outbox.ListAsync(null, 100, default)).Should().HaveCount(6);
-        feed.Count.Should().Be(0);
+        (await ledger.Worker.CatchUpAsync(default)).Should().Be(0, "nothing new");
+        feed.Count.Should().Be(0, "rows the journal already gave are dropped from the feed on the next pass");
     }
 
     [Fact]
