@@ -28,6 +28,9 @@ public static class CallJson
     /// <summary>The stored form of a record.</summary>
     public static string Write(CallRecord record) => JsonSerializer.Serialize(record, Options);
 
+    /// <summary>The stored form of a record, as UTF-8.</summary>
+    public static byte[] WriteUtf8(CallRecord record) => JsonSerializer.SerializeToUtf8Bytes(record, Options);
+
     /// <summary>A stored record.</summary>
     public static CallRecord Read(string json) =>
         JsonSerializer.Deserialize<CallRecord>(json, Options) ?? throw new InvalidOperationException("A stored call record is null.");

@@ -27,6 +27,12 @@ public sealed class PostgresCallStore : SqlCallStore
     protected override string ForUpdateClause => " FOR UPDATE";
 
     /// <inheritdoc/>
+    protected override string LoadRecordsSql => "SELECT member_id, call_id, record FROM calls WHERE call_key = ANY(@keys)";
+
+    /// <inheritdoc/>
+    protected override object KeysParameter(string[] keys) => keys;
+
+    /// <inheritdoc/>
     protected override IReadOnlyList<string> AfterCallsRenamed => ["ALTER TABLE calls RENAME CONSTRAINT calls_v2_pkey TO calls_pkey"];
 
     /// <inheritdoc/>

@@ -72,7 +72,8 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
     // ~500-byte rows themselves by key, wrote more pages per fold.)
     private static string CallsTableNamed(string name) => CallsTable.Replace("{Name}", name, StringComparison.Ordinal);
 
-    private const string UpsertSql = """
+    /// <summary>Inserts or updates one call; parameters in this order (SQLite numbers them so).</summary>
+    protected const string UpsertSql = """
         INSERT INTO calls (call_key, member_id, call_id, record, requested_at, ended_at, updated_at)
         VALUES (@call_key, @member_id, @call_id, @record, CAST(@requested_at AS BIGINT), CAST(@ended_at AS BIGINT), @updated_at)
         ON CONFLICT (call_key, member_id) DO UPDATE SET record = excluded.record,
@@ -254,9 +255,9 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
             var changed = new HashSet<(string MemberId, string CallId)>();
             var items = new List<OutboxItem>();
 
-            // One prepared statement each for the whole pass, rebound per call: preparing them per
-            // call had SQLite parse the same SQL thousands of times a second under load.
-            await using var load = new RecordReader(this, connection, tx);
+            // The pass's calls are read in one statement, not one lookup per call.
+            var known = await LoadRecordsAsync(connection, tx,
+                events.Where(r => r.Event is not (AppInstallEvent or AppUpdateEvent) && CallLedger.Folds(r.Event)).Select(r => (r.MemberId, r.Event.CallId!)), ct).ConfigureAwait(false);
             foreach (var row in events)
             {
                 var ev = row.Event;
@@ -278,7 +279,7 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
                 var key = (row.MemberId, ev.CallId!);
                 if (!records.TryGetValue(key, out var current))
                 {
-                    current = await load.ReadAsync(row.MemberId, ev.CallId!, ct).ConfigureAwait(false);
+                    current = known.GetValueOrDefault(key);
                 }
 
                 var (next, commands) = CallLedger.Apply(current, new Bitrix24Input(row.Id, row.ReceivedAt, ev));
@@ -287,13 +288,7 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
                 items.AddRange(commands.Select(c => CallJson.ToOutboxItem(c, row.MemberId, now)));
             }
 
-            await using (var save = new RecordWriter(connection, tx))
-            {
-                foreach (var key in changed)
-                {
-                    await save.WriteAsync(key.MemberId, records[key]!, now, ct).ConfigureAwait(false);
-                }
-            }
+            await SaveRecordsAsync(connection, tx, changed.Select(key => (key.MemberId, records[key]!)), now, ct).ConfigureAwait(false);
 
             var added = await outbox.EnqueueAsync(connection, tx, items, ct).ConfigureAwait(false);
             await using (var move = Command(connection, tx, $"UPDATE ledger_cursor SET position = @position WHERE name = '{CursorName}'"))
@@ -328,11 +323,7 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
                 return null;
             }
 
-            CallRecord? current;
-            await using (var load = new RecordReader(this, connection, tx))
-            {
-                current = await load.ReadAsync(portal, input.CallId, ct).ConfigureAwait(false);
-            }
+            var current = (await LoadRecordsAsync(connection, tx, [(portal, input.CallId)], ct).ConfigureAwait(false)).GetValueOrDefault((portal, input.CallId));
 
             if (current is null && input is not CallRegistered)
             {
@@ -340,10 +331,7 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
             }
 
             var (next, commands) = CallLedger.Apply(current, input);
-            await using (var save = new RecordWriter(connection, tx))
-            {
-                await save.WriteAsync(portal, next, now, ct).ConfigureAwait(false);
-            }
+            await SaveRecordsAsync(connection, tx, [(portal, next)], now, ct).ConfigureAwait(false);
 
             await outbox.EnqueueAsync(connection, tx, [.. commands.Select(c => CallJson.ToOutboxItem(c, portal, now))], ct).ConfigureAwait(false);
             return (next, commands);
@@ -404,28 +392,47 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
     /// <inheritdoc/>
     public abstract ValueTask DisposeAsync();
 
-    /// <summary>Reads records by (portal, CALL_ID) through one prepared statement.</summary>
-    private sealed class RecordReader : IAsyncDisposable
+    /// <summary>
+    /// Reads the records of these calls (read <c>FOR UPDATE</c> where the dialect locks rows), in
+    /// statements of up to 1,000 keys; calls not in the ledger are missing from the result.
+    /// </summary>
+    private async Task<Dictionary<(string MemberId, string CallId), CallRecord>> LoadRecordsAsync(
+        DbConnection connection, DbTransaction tx, IEnumerable<(string MemberId, string CallId)> calls, CancellationToken ct)
     {
-        private readonly DbCommand _cmd;
-        private readonly DbParameter _key;
-        private readonly DbParameter _member;
-
-        public RecordReader(SqlCallStore store, DbConnection connection, DbTransaction tx)
+        var wanted = calls.ToHashSet();
+        var found = new Dictionary<(string MemberId, string CallId), CallRecord>(wanted.Count);
+        foreach (var chunk in wanted.Select(c => CallKey.Of(c.CallId)).Distinct(StringComparer.Ordinal).Chunk(1000))
         {
-            _cmd = Command(connection, tx, "SELECT record FROM calls WHERE call_key = @call_key AND member_id = @member_id" + store.ForUpdateClause);
-            _key = Add(_cmd, "call_key", string.Empty);
-            _member = Add(_cmd, "member_id", string.Empty);
+            await using var cmd = Command(connection, tx, LoadRecordsSql + ForUpdateClause);
+            Add(cmd, "keys", KeysParameter(chunk));
+            await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await r.ReadAsync(ct).ConfigureAwait(false))
+            {
+                var call = (r.GetString(0), r.GetString(1));
+                if (wanted.Contains(call))
+                {
+                    found[call] = CallJson.Read(r.GetString(2));
+                }
+            }
         }
 
-        public async Task<CallRecord?> ReadAsync(string memberId, string callId, CancellationToken ct)
-        {
-            _key.Value = CallKey.Of(callId);
-            _member.Value = memberId;
-            return await _cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is string json ? CallJson.Read(json) : null;
-        }
+        return found;
+    }
 
-        public ValueTask DisposeAsync() => _cmd.DisposeAsync();
+    /// <summary>The statement of <see cref="LoadRecordsAsync"/>: member_id, call_id and record of the calls whose call_key is in <c>@keys</c>.</summary>
+    protected abstract string LoadRecordsSql { get; }
+
+    /// <summary>The value of <c>@keys</c> in <see cref="LoadRecordsSql"/>.</summary>
+    protected abstract object KeysParameter(string[] keys);
+
+    /// <summary>Inserts or replaces these records, in the caller's transaction.</summary>
+    protected virtual async Task SaveRecordsAsync(DbConnection connection, DbTransaction tx, IEnumerable<(string MemberId, CallRecord Record)> rows, DateTimeOffset now, CancellationToken ct)
+    {
+        await using var save = new RecordWriter(connection, tx);
+        foreach (var (memberId, record) in rows)
+        {
+            await save.WriteAsync(memberId, record, now, ct).ConfigureAwait(false);
+        }
     }
 
     /// <summary>Upserts records through one prepared statement.</summary>

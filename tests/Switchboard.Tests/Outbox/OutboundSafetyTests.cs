@@ -83,8 +83,11 @@ public sealed partial class OutboundSafetyTests
         var took = DateTime.UtcNow - started;
 
         results.Should().OnlyContain(r => r.IsSuccess);
+        // Every request the portal saw in the window was answered, the burst's 500 and anything the
+        // server sent besides (seen under load: one more request besides the 500, from the set-up's tail).
         var sent = lab.Emulator.State.RequestLog.Skip(before).ToList();
-        sent.Should().HaveCount(500).And.OnlyContain(r => r.Status == 200, "the portal never had to refuse one");
+        sent.Should().OnlyContain(r => r.Status == 200, "the portal never had to refuse one");
+        sent.Count(r => r.Method == "app.info").Should().Be(500, "others in the window: " + string.Join(", ", sent.Where(r => r.Method != "app.info").Select(r => r.Method)));
         took.Should().BeGreaterThan(TimeSpan.FromSeconds((500 - 10) / 100.0 - 0.3), "500 requests at 100/s after a burst of 10");
     }
 

@@ -113,7 +113,7 @@ public sealed class SqliteJournalStore : SqlJournalStore
         ArgumentNullException.ThrowIfNull(rows);
         var db = ((SqliteConnection)connection).Handle!;
         var ids = new Dictionary<string, long>(rows.Count, StringComparer.Ordinal);
-        Check(db, raw.sqlite3_prepare_v2(db, """
+        SqliteRaw.Check(db, raw.sqlite3_prepare_v2(db, """
             INSERT INTO events (received_at, member_id, event_name, call_id, handler_id, sent_at, content_type, body, dedup_key)
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
             ON CONFLICT (dedup_key) DO NOTHING
@@ -125,16 +125,16 @@ public sealed class SqliteJournalStore : SqlJournalStore
                 raw.sqlite3_bind_int64(stmt, 1, a.ReceivedAt.ToUnixTimeMilliseconds());
                 raw.sqlite3_bind_text(stmt, 2, a.MemberId);
                 raw.sqlite3_bind_text(stmt, 3, a.EventName);
-                BindText(stmt, 4, a.CallId);
-                BindInt64(stmt, 5, a.HandlerId);
-                BindInt64(stmt, 6, a.SentAt?.ToUnixTimeMilliseconds());
+                SqliteRaw.BindText(stmt, 4, a.CallId);
+                SqliteRaw.BindInt64(stmt, 5, a.HandlerId);
+                SqliteRaw.BindInt64(stmt, 6, a.SentAt?.ToUnixTimeMilliseconds());
                 raw.sqlite3_bind_text(stmt, 7, a.ContentType);
                 raw.sqlite3_bind_text(stmt, 8, a.Body);
                 raw.sqlite3_bind_text(stmt, 9, a.DedupKey);
                 var rc = raw.sqlite3_step(stmt);
                 if (rc != raw.SQLITE_DONE)
                 {
-                    Check(db, rc);
+                    SqliteRaw.Check(db, rc);
                 }
 
                 // DO NOTHING on a known key changes no row: that event is a duplicate.
@@ -148,38 +148,6 @@ public sealed class SqliteJournalStore : SqlJournalStore
         }
 
         return Task.FromResult(ids);
-    }
-
-    private static void BindText(sqlite3_stmt stmt, int index, string? value)
-    {
-        if (value is null)
-        {
-            raw.sqlite3_bind_null(stmt, index);
-        }
-        else
-        {
-            raw.sqlite3_bind_text(stmt, index, value);
-        }
-    }
-
-    private static void BindInt64(sqlite3_stmt stmt, int index, long? value)
-    {
-        if (value is null)
-        {
-            raw.sqlite3_bind_null(stmt, index);
-        }
-        else
-        {
-            raw.sqlite3_bind_int64(stmt, index, value.Value);
-        }
-    }
-
-    private static void Check(sqlite3 db, int rc)
-    {
-        if (rc is not (raw.SQLITE_OK or raw.SQLITE_DONE or raw.SQLITE_ROW))
-        {
-            throw new SqliteException($"SQLite Error {rc}: '{raw.sqlite3_errmsg(db).utf8_to_string()}'.", rc, raw.sqlite3_extended_errcode(db));
-        }
     }
 
     /// <inheritdoc/>

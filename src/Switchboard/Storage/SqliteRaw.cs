@@ -1,0 +1,58 @@
+using Microsoft.Data.Sqlite;
+using SQLitePCL;
+
+namespace Switchboard.Storage;
+
+/// <summary>
+/// The few helpers the hot write paths need to use SQLite's own API (prepared statements bound by
+/// position) on a Microsoft.Data.Sqlite connection's handle.
+/// </summary>
+internal static class SqliteRaw
+{
+    /// <summary>Binds text, or NULL.</summary>
+    public static void BindText(sqlite3_stmt stmt, int index, string? value)
+    {
+        if (value is null)
+        {
+            raw.sqlite3_bind_null(stmt, index);
+        }
+        else
+        {
+            raw.sqlite3_bind_text(stmt, index, value);
+        }
+    }
+
+    /// <summary>Binds an integer, or NULL.</summary>
+    public static void BindInt64(sqlite3_stmt stmt, int index, long? value)
+    {
+        if (value is null)
+        {
+            raw.sqlite3_bind_null(stmt, index);
+        }
+        else
+        {
+            raw.sqlite3_bind_int64(stmt, index, value.Value);
+        }
+    }
+
+    /// <summary>Steps a statement that returns no rows, then resets it for the next binding.</summary>
+    public static void Step(sqlite3 db, sqlite3_stmt stmt)
+    {
+        var rc = raw.sqlite3_step(stmt);
+        if (rc != raw.SQLITE_DONE)
+        {
+            Check(db, rc);
+        }
+
+        raw.sqlite3_reset(stmt);
+    }
+
+    /// <summary>Throws the provider's exception for an error code.</summary>
+    public static void Check(sqlite3 db, int rc)
+    {
+        if (rc is not (raw.SQLITE_OK or raw.SQLITE_DONE or raw.SQLITE_ROW))
+        {
+            throw new SqliteException($"SQLite Error {rc}: '{raw.sqlite3_errmsg(db).utf8_to_string()}'.", rc, raw.sqlite3_extended_errcode(db));
+        }
+    }
+}
