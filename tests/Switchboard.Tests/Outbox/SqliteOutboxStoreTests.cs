@@ -46,9 +46,9 @@ public sealed class SqliteOutboxStoreTests : OutboxStoreContract
     [Fact]
     public async Task A_claim_for_some_kinds_searches_only_their_pending_rows_not_every_pending_row()
     {
-        // With 60,000 pbx.originate commands waiting for a PBX connector, a claim of bitrix24.* commands
-        // that walked every pending row cost a fifth of the server's CPU. The plan must reach pending
-        // rows through (kind, next_attempt_at), never by scanning all rows of status 'pending'.
+        // With 60,000 pbx.originate commands waiting for a PBX connector, every claim of bitrix24.*
+        // commands walked them all. The plan must reach pending rows through (kind, next_attempt_at),
+        // never by scanning all rows of status 'pending'.
         await Store.EnqueueAsync([Item("a")], default);
         var sql = ((SqlOutboxStore)Store).ClaimSqlFor(2);
         await using var connection = await OpenConnectionAsync();
