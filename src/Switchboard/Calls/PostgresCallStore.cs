@@ -27,6 +27,9 @@ public sealed class PostgresCallStore : SqlCallStore
     protected override string ForUpdateClause => " FOR UPDATE";
 
     /// <inheritdoc/>
+    protected override string CallsTableExistsSql => "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'calls'";
+
+    /// <inheritdoc/>
     protected override string LoadRecordsSql => "SELECT member_id, call_id, record FROM calls WHERE call_key = ANY(@keys)";
 
     /// <inheritdoc/>

@@ -119,6 +119,13 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
                 throw new InvalidOperationException($"The ledger's schema is version {version}, newer than this Switchboard understands ({SchemaVersion}); run the newer Switchboard.");
             }
 
+            // A ledger from before ledger_meta (never released: the table came in the same landing as
+            // the calls table) would otherwise be stamped 2 without its calls table migrated.
+            if (version is null && await CallsTableExistsAsync(connection, tx, ct).ConfigureAwait(false))
+            {
+                version = 1;
+            }
+
             if (version == 1)
             {
                 await MigrateFromVersion1Async(connection, tx, ct).ConfigureAwait(false);
@@ -175,7 +182,7 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
                 var rows = new List<(string Member, string Call, string Record, object Requested, object Ended, long Updated)>();
                 await using (var read = Command(connection, tx, """
                     SELECT member_id, call_id, record, requested_at, ended_at, updated_at FROM calls
-                    WHERE member_id > @member OR (member_id = @member AND call_id > @call)
+                    WHERE (member_id, call_id) > (@member, @call)
                     ORDER BY member_id, call_id LIMIT 5000
                     """))
                 {
@@ -221,6 +228,15 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
         "DROP TABLE calls", // and its indexes, calls_updated and calls_call_id among them
         "ALTER TABLE calls_v2 RENAME TO calls",
     ];
+
+    private async Task<bool> CallsTableExistsAsync(DbConnection connection, DbTransaction tx, CancellationToken ct)
+    {
+        await using var cmd = Command(connection, tx, CallsTableExistsSql);
+        return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is not (null or DBNull);
+    }
+
+    /// <summary>A query that returns a row when a table named <c>calls</c> exists.</summary>
+    protected abstract string CallsTableExistsSql { get; }
 
     /// <summary>What this dialect must rename after the migration's table swap (PostgreSQL: the primary key's name).</summary>
     protected virtual IReadOnlyList<string> AfterCallsRenamed => [];

@@ -16,6 +16,9 @@ namespace Switchboard.Calls;
 public sealed class SqliteCallStore(SqliteOutboxStore outbox) : SqlCallStore(outbox)
 {
     /// <inheritdoc/>
+    protected override string CallsTableExistsSql => "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'calls'";
+
+    /// <inheritdoc/>
     protected override string LoadRecordsSql => "SELECT member_id, call_id, record FROM calls WHERE call_key IN (SELECT value FROM json_each(@keys))";
 
     /// <inheritdoc/>
@@ -38,13 +41,13 @@ public sealed class SqliteCallStore(SqliteOutboxStore outbox) : SqlCallStore(out
             foreach (var (memberId, record) in rows)
             {
                 // @call_key, @member_id, @call_id, @record, @requested_at, @ended_at, @updated_at: numbered 1 to 7 in order of appearance.
-                raw.sqlite3_bind_text(stmt, 1, CallKey.Of(record.CallId));
-                raw.sqlite3_bind_text(stmt, 2, memberId);
-                raw.sqlite3_bind_text(stmt, 3, record.CallId);
-                raw.sqlite3_bind_text(stmt, 4, CallJson.WriteUtf8(record));
-                SqliteRaw.BindInt64(stmt, 5, record.RequestedAt?.ToUnixTimeMilliseconds());
-                SqliteRaw.BindInt64(stmt, 6, record.EndedAt?.ToUnixTimeMilliseconds());
-                raw.sqlite3_bind_int64(stmt, 7, updated);
+                SqliteRaw.BindText(db, stmt, 1, CallKey.Of(record.CallId));
+                SqliteRaw.BindText(db, stmt, 2, memberId);
+                SqliteRaw.BindText(db, stmt, 3, record.CallId);
+                SqliteRaw.BindUtf8(db, stmt, 4, CallJson.WriteUtf8(record));
+                SqliteRaw.BindInt64(db, stmt, 5, record.RequestedAt?.ToUnixTimeMilliseconds());
+                SqliteRaw.BindInt64(db, stmt, 6, record.EndedAt?.ToUnixTimeMilliseconds());
+                SqliteRaw.BindInt64(db, stmt, 7, updated);
                 SqliteRaw.Step(db, stmt);
             }
         }

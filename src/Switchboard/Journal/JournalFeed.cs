@@ -22,8 +22,15 @@ public sealed class JournalFeed
     /// <summary>Rows kept for the ledger at most; past that the oldest are dropped (and read back from the store).</summary>
     public const int Capacity = 8192;
 
+    /// <summary>
+    /// Body characters kept at most, over all rows: a stalled ledger (a full disk under ledger.db, a lock
+    /// wait) must not hold 8,192 large bodies' parse trees. Typical telephony events are ~1,200.
+    /// </summary>
+    public const long MaxBodyChars = 4 * 1024 * 1024;
+
     private readonly Lock _lock = new();
-    private readonly Queue<JournalEvent> _queue = new();
+    private readonly Queue<(JournalEvent Row, int Weight)> _queue = new();
+    private long _weight;
 
     /// <summary>Rows waiting (for metrics and tests).</summary>
     public int Count
@@ -48,19 +55,22 @@ public sealed class JournalFeed
         return new JournalEvent(id, DateTimeOffset.FromUnixTimeMilliseconds(receivedAt.ToUnixTimeMilliseconds()), memberId, stored);
     }
 
-    /// <summary>Adds rows just committed, in id order.</summary>
-    public void Publish(JournalEvent row)
+    /// <summary>Adds a row just committed (in id order), with the length of its body.</summary>
+    public void Publish(JournalEvent row, int bodyLength = 0)
     {
         ArgumentNullException.ThrowIfNull(row);
         lock (_lock)
         {
-            _queue.Enqueue(row);
-            while (_queue.Count > Capacity)
+            _queue.Enqueue((row, bodyLength));
+            _weight += bodyLength;
+            while (_queue.Count > Capacity || (_weight > MaxBodyChars && _queue.Count > 0))
             {
-                _queue.Dequeue();
+                Drop();
             }
         }
     }
+
+    private void Drop() => _weight -= _queue.Dequeue().Weight;
 
     /// <summary>
     /// Takes up to <paramref name="max"/> rows that follow <paramref name="cursor"/> without a gap
@@ -72,15 +82,16 @@ public sealed class JournalFeed
         ArgumentNullException.ThrowIfNull(into);
         lock (_lock)
         {
-            while (_queue.TryPeek(out var head) && head.Id <= cursor)
+            while (_queue.TryPeek(out var head) && head.Row.Id <= cursor)
             {
-                _queue.Dequeue();
+                Drop();
             }
 
             var next = cursor + 1;
-            while (into.Count < max && _queue.TryPeek(out var head) && head.Id == next)
+            while (into.Count < max && _queue.TryPeek(out var head) && head.Row.Id == next)
             {
-                into.Add(_queue.Dequeue());
+                into.Add(head.Row);
+                Drop();
                 next++;
             }
 

@@ -77,7 +77,7 @@ public sealed partial class JournalWriter(
                 {
                     if (results[i] is { Status: AppendStatus.Stored, Id: { } id } && appends[i] is { Event: { } ev } a)
                     {
-                        feed.Publish(JournalFeed.AsStored(id, a.ReceivedAt, a.MemberId, ev));
+                        feed.Publish(JournalFeed.AsStored(id, a.ReceivedAt, a.MemberId, ev), a.Body.Length);
                     }
                 }
 

@@ -31,7 +31,10 @@ public sealed class SqliteOutboxStore : SqlOutboxStore
         _busyTimeout = busyTimeout ?? TimeSpan.FromSeconds(5);
         _connectionString = SqliteFiles.ConnectionString(Path, _busyTimeout);
 
-        // synchronous is per connection: FULL fsyncs the WAL at every commit.
+        // synchronous is per connection: FULL fsyncs the WAL at every commit. A 64 MiB page cache and
+        // memory-mapped reads keep the ledger's index pages in memory between passes (one run: 65 to
+        // 60 µs of CPU per folded event). The journal found a large cache slower because SQLite walks
+        // the cache at every commit; the journal commits a thousand times a second, the ledger twenty.
         _writer = new SqliteWriter(_connectionString, $"PRAGMA synchronous = FULL; PRAGMA busy_timeout = {(int)_busyTimeout.TotalMilliseconds}; PRAGMA cache_size = -65536; PRAGMA mmap_size = 268435456;");
     }
 

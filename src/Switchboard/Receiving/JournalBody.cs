@@ -14,6 +14,19 @@ public static class JournalBody
 {
     private static readonly string[] SecretAuthFields = ["access_token", "refresh_token", "application_token"];
 
+    /// <summary>
+    /// What a stored body of <paramref name="length"/> bytes is read back with: limits no body of that
+    /// length can reach (no key, value, nesting or key count exceeds its length). The body passed the
+    /// configured limits (<c>Switchboard:Receiving</c>) when it arrived; reading it back with the
+    /// defaults instead would skip an event accepted under raised limits, and make the ledger's result
+    /// depend on whether it was handed the event in memory or read it back.
+    /// </summary>
+    public static FormLimits StoredLimits(int length)
+    {
+        var n = Math.Max(length, 1);
+        return new FormLimits { MaxKeys = n, MaxDepth = n, MaxKeyLength = n, MaxValueLength = n };
+    }
+
     /// <summary>Parses a body as the journal stored it (tokens removed), by its stored content type.</summary>
     public static FormParseResult ParseStored(string contentType, string body)
     {
@@ -21,8 +34,8 @@ public static class JournalBody
         ArgumentNullException.ThrowIfNull(body);
         var bytes = System.Text.Encoding.UTF8.GetBytes(body);
         return contentType.Contains("json", StringComparison.OrdinalIgnoreCase)
-            ? JsonEventBodyParser.Parse(bytes)
-            : PhpFormParser.Parse(bytes);
+            ? JsonEventBodyParser.Parse(bytes, StoredLimits(bytes.Length))
+            : PhpFormParser.Parse(bytes, StoredLimits(bytes.Length));
     }
 
     /// <summary>

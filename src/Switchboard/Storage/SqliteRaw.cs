@@ -9,33 +9,23 @@ namespace Switchboard.Storage;
 /// </summary>
 internal static class SqliteRaw
 {
-    /// <summary>Binds text, or NULL.</summary>
-    public static void BindText(sqlite3_stmt stmt, int index, string? value)
-    {
-        if (value is null)
-        {
-            raw.sqlite3_bind_null(stmt, index);
-        }
-        else
-        {
-            raw.sqlite3_bind_text(stmt, index, value);
-        }
-    }
+    /// <summary>
+    /// Binds text, or NULL, as UTF-8 with its length: the provider's string overload passes a
+    /// NUL-terminated copy, which would cut a value with an embedded NUL (a CALL_ID can decode to one).
+    /// </summary>
+    public static void BindText(sqlite3 db, sqlite3_stmt stmt, int index, string? value) =>
+        Check(db, value is null ? raw.sqlite3_bind_null(stmt, index) : raw.sqlite3_bind_text(stmt, index, System.Text.Encoding.UTF8.GetBytes(value)));
+
+    /// <summary>Binds UTF-8 text with its length.</summary>
+    public static void BindUtf8(sqlite3 db, sqlite3_stmt stmt, int index, ReadOnlySpan<byte> value) =>
+        Check(db, raw.sqlite3_bind_text(stmt, index, value));
 
     /// <summary>Binds an integer, or NULL.</summary>
-    public static void BindInt64(sqlite3_stmt stmt, int index, long? value)
-    {
-        if (value is null)
-        {
-            raw.sqlite3_bind_null(stmt, index);
-        }
-        else
-        {
-            raw.sqlite3_bind_int64(stmt, index, value.Value);
-        }
-    }
+    public static void BindInt64(sqlite3 db, sqlite3_stmt stmt, int index, long? value) =>
+        Check(db, value is null ? raw.sqlite3_bind_null(stmt, index) : raw.sqlite3_bind_int64(stmt, index, value.Value));
 
-    /// <summary>Steps a statement that returns no rows, then resets it for the next binding.</summary>
+    /// <summary>Steps a statement that returns no rows, then resets it for the next binding (a failed
+    /// bind throws before the step, so no value of the previous row is ever written again).</summary>
     public static void Step(sqlite3 db, sqlite3_stmt stmt)
     {
         var rc = raw.sqlite3_step(stmt);

@@ -202,4 +202,43 @@ public sealed class JournalFeedTests
         stored.Event.Auth.MemberId.Should().Be(Portal.MemberId);
         stored.Event.Name.Should().Be("ONAPPUNINSTALL");
     }
+
+    [Fact]
+    public void Past_its_body_budget_the_feed_drops_the_oldest_rows()
+    {
+        var feed = new JournalFeed();
+        var big = (int)(JournalFeed.MaxBodyChars / 4);
+        for (var id = 1; id <= 6; id++)
+        {
+            feed.Publish(Row(id), big);
+        }
+
+        feed.Count.Should().Be(4, "four bodies of a quarter of the budget fit, the two oldest were dropped");
+        var taken = new List<JournalEvent>();
+        feed.TryTake(0, 10, taken).Should().BeFalse("rows 1 and 2 are gone: the ledger reads them from the journal");
+        feed.TryTake(2, 10, taken).Should().BeTrue();
+        taken.Select(r => r.Id).Should().Equal(3L, 4L, 5L, 6L);
+        feed.Publish(Row(7), big);
+        feed.Count.Should().Be(1, "what was taken no longer counts against the budget");
+    }
+
+    [Fact]
+    public void A_stored_body_accepted_under_raised_limits_reads_back_as_its_event()
+    {
+        // Switchboard:Receiving:MaxValueLength raised above the 32 KiB default: the journal keeps such a
+        // body, and reading it back must not skip it (nor differ from the event the feed hands over).
+        var callId = Bitrix24Events.NewCallId();
+        var body = Bitrix24Events.Body("ONEXTERNALCALLSTART", new()
+        {
+            ["CALL_ID"] = callId,
+            ["USER_ID"] = "1",
+            ["PHONE_NUMBER"] = "+14155550100",
+            ["NOTE"] = new string('x', 40 * 1024),
+        }, Bitrix24Events.Auth(TestPortal.Create(), withTokens: false));
+
+        var ev = Switchboard.Calls.CallJson.ReadEvent("application/x-www-form-urlencoded", body);
+
+        ev.Should().NotBeNull();
+        ev!.CallId.Should().Be(callId);
+    }
 }

@@ -82,6 +82,34 @@ public sealed class LedgerMigrationTests : IAsyncLifetime
     [Fact]
     public Task On_PostgreSQL_a_ledger_of_a_newer_schema_version_is_refused() => RefusesNewerAsync(postgres: true);
 
+    [Fact]
+    public Task On_SQLite_a_version_1_ledger_without_its_version_row_is_migrated_too() => MigratesWithoutVersionRowAsync(postgres: false);
+
+    [Fact]
+    public Task On_PostgreSQL_a_version_1_ledger_without_its_version_row_is_migrated_too() => MigratesWithoutVersionRowAsync(postgres: true);
+
+    private async Task MigratesWithoutVersionRowAsync(bool postgres)
+    {
+        // The calls table as builds before ledger_meta created it: no version row to say it is version 1.
+        var row = new OldRow(_a.MemberId, new CallRecord { CallId = $"externalCall.{TestPortal.Hex(16)}.1773130779", MemberId = _a.MemberId }, 1_773_239_400_000);
+        await using var outbox = await OpenOutboxAsync(postgres);
+        await CreateVersion1Async(postgres, [row]);
+        await using (var c = await ConnectAsync(postgres))
+        {
+            await ExecAsync(c, "DROP TABLE ledger_meta");
+        }
+
+        await using var calls = CallStore(postgres, outbox);
+        await calls.InitializeAsync(default);
+
+        (await calls.GetAsync(row.MemberId, row.CallId, default))!.Record.Should().Be(row.Record);
+        await using (var c = await ConnectAsync(postgres))
+        {
+            (await ScalarAsync(c, "SELECT value FROM ledger_meta WHERE key = 'schema_version'")).Should().Be("2");
+            await AssertVersion2TableAsync(c, postgres);
+        }
+    }
+
     private sealed record OldRow(string MemberId, CallRecord Record, long UpdatedAt)
     {
         public string CallId => Record.CallId;

@@ -122,15 +122,15 @@ public sealed class SqliteJournalStore : SqlJournalStore
         {
             foreach (var a in rows)
             {
-                raw.sqlite3_bind_int64(stmt, 1, a.ReceivedAt.ToUnixTimeMilliseconds());
-                raw.sqlite3_bind_text(stmt, 2, a.MemberId);
-                raw.sqlite3_bind_text(stmt, 3, a.EventName);
-                SqliteRaw.BindText(stmt, 4, a.CallId);
-                SqliteRaw.BindInt64(stmt, 5, a.HandlerId);
-                SqliteRaw.BindInt64(stmt, 6, a.SentAt?.ToUnixTimeMilliseconds());
-                raw.sqlite3_bind_text(stmt, 7, a.ContentType);
-                raw.sqlite3_bind_text(stmt, 8, a.Body);
-                raw.sqlite3_bind_text(stmt, 9, a.DedupKey);
+                SqliteRaw.BindInt64(db, stmt, 1, a.ReceivedAt.ToUnixTimeMilliseconds());
+                SqliteRaw.BindText(db, stmt, 2, a.MemberId);
+                SqliteRaw.BindText(db, stmt, 3, a.EventName);
+                SqliteRaw.BindText(db, stmt, 4, a.CallId);
+                SqliteRaw.BindInt64(db, stmt, 5, a.HandlerId);
+                SqliteRaw.BindInt64(db, stmt, 6, a.SentAt?.ToUnixTimeMilliseconds());
+                SqliteRaw.BindText(db, stmt, 7, a.ContentType);
+                SqliteRaw.BindText(db, stmt, 8, a.Body);
+                SqliteRaw.BindText(db, stmt, 9, a.DedupKey);
                 var rc = raw.sqlite3_step(stmt);
                 if (rc != raw.SQLITE_DONE)
                 {
