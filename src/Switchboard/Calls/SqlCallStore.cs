@@ -56,11 +56,15 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
     /// <summary>The schema version this code writes; older ledgers are migrated at start.</summary>
     private const int SchemaVersion = 2;
 
+    /// <summary>
+    /// The version of the ledger's and the outbox's tables, for migrations (the journal's are in
+    /// SqlJournalStore). Version 1 was the first released form; 2 keys calls by CallKey. Created before
+    /// the version is read, so not part of <see cref="Schema"/>.
+    /// </summary>
+    private const string MetaTable = "CREATE TABLE IF NOT EXISTS ledger_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)";
+
     private static IEnumerable<string> Schema =>
     [
-        // The version of the ledger's and the outbox's tables, for migrations (the journal's are in
-        // SqlJournalStore). Version 1 was the first released form; 2 keys calls by CallKey.
-        "CREATE TABLE IF NOT EXISTS ledger_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         CallsTableNamed("calls"),
         "CREATE INDEX IF NOT EXISTS calls_updated ON calls (updated_at)",
         "CREATE TABLE IF NOT EXISTS ledger_cursor (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
@@ -97,16 +101,9 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
     public virtual Task InitializeAsync(CancellationToken cancellationToken) =>
         WriteAsync(async (connection, tx, ct) =>
         {
-            foreach (var sql in SchemaPreamble)
-            {
-                await using var cmd = Command(connection, tx, sql);
-                await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-            }
+            await ExecuteAllAsync(connection, tx, SchemaPreamble, ct).ConfigureAwait(false);
 
-            await using (var meta = Command(connection, tx, "CREATE TABLE IF NOT EXISTS ledger_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"))
-            {
-                await meta.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-            }
+            await ExecuteAllAsync(connection, tx, [MetaTable], ct).ConfigureAwait(false);
 
             int? version;
             await using (var read = Command(connection, tx, "SELECT value FROM ledger_meta WHERE key = 'schema_version'"))
@@ -131,11 +128,7 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
                 await MigrateFromVersion1Async(connection, tx, ct).ConfigureAwait(false);
             }
 
-            foreach (var sql in Schema)
-            {
-                await using var cmd = Command(connection, tx, sql);
-                await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-            }
+            await ExecuteAllAsync(connection, tx, Schema, ct).ConfigureAwait(false);
 
             await using (var stamp = Command(connection, tx, """
                 INSERT INTO ledger_meta (key, value) VALUES ('schema_version', @v)
@@ -216,11 +209,7 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
             }
         }
 
-        foreach (var sql in SwapCallsTables.Concat(AfterCallsRenamed))
-        {
-            await using var cmd = Command(connection, tx, sql);
-            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-        }
+        await ExecuteAllAsync(connection, tx, SwapCallsTables.Concat(AfterCallsRenamed), ct).ConfigureAwait(false);
     }
 
     private static readonly string[] SwapCallsTables =
@@ -273,7 +262,7 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
 
             // The pass's calls are read in one statement, not one lookup per call.
             var known = await LoadRecordsAsync(connection, tx,
-                events.Where(r => r.Event is not (AppInstallEvent or AppUpdateEvent) && CallLedger.Folds(r.Event)).Select(r => (r.MemberId, r.Event.CallId!)), ct).ConfigureAwait(false);
+                events.Where(r => CallLedger.Folds(r.Event)).Select(r => (r.MemberId, r.Event.CallId!)), ct).ConfigureAwait(false);
             foreach (var row in events)
             {
                 var ev = row.Event;

@@ -148,11 +148,7 @@ public abstract class SqlJournalStore : IJournalStore
     {
         await WriteAsync(async (connection, tx, ct) =>
         {
-            foreach (var sql in SchemaStatements)
-            {
-                await using var cmd = Command(connection, tx, sql);
-                await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-            }
+            await ExecuteAllAsync(connection, tx, SchemaStatements, ct).ConfigureAwait(false);
 
             await using var read = Command(connection, tx, "SELECT value FROM meta WHERE key = 'schema_version'");
             var version = int.Parse((string)(await read.ExecuteScalarAsync(ct).ConfigureAwait(false))!, CultureInfo.InvariantCulture);

@@ -136,11 +136,7 @@ public abstract class SqlOutboxStore : IOutboxStore
     public virtual Task InitializeAsync(CancellationToken cancellationToken) =>
         WriteAsync(async (connection, tx, ct) =>
         {
-            foreach (var sql in SchemaStatements)
-            {
-                await using var cmd = Command(connection, tx, sql);
-                await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-            }
+            await ExecuteAllAsync(connection, tx, SchemaStatements, ct).ConfigureAwait(false);
 
             return 0;
         }, cancellationToken);

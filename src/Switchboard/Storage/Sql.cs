@@ -2,9 +2,20 @@ using System.Data.Common;
 
 namespace Switchboard.Storage;
 
-/// <summary>The two ADO.NET steps every store repeats, the same for SQLite and PostgreSQL.</summary>
+/// <summary>The ADO.NET steps every store repeats, the same for SQLite and PostgreSQL.</summary>
 public static class Sql
 {
+    /// <summary>Runs statements that return nothing (schema, migrations), in order, in the caller's transaction.</summary>
+    public static async Task ExecuteAllAsync(DbConnection connection, DbTransaction? tx, IEnumerable<string> statements, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(statements);
+        foreach (var sql in statements)
+        {
+            await using var cmd = Command(connection, tx, sql);
+            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>A command on this connection and transaction.</summary>
     public static DbCommand Command(DbConnection connection, DbTransaction? tx, string sql)
     {
