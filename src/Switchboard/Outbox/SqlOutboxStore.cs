@@ -26,18 +26,32 @@ public abstract class SqlOutboxStore : IOutboxStore
         """;
 
     // Due: pending and its time has come, or claimed by a worker whose lease ran out (killed, hung,
-    // partitioned). The inner SELECT picks the rows, the UPDATE takes them, in one statement; in
-    // PostgreSQL the inner SELECT locks what it picks and skips rows another claimer has locked, so
-    // concurrent claimers never wait on each other and never take the same row. {Lock} is that clause.
+    // partitioned). Each way of being due, and each kind, is its own range of its own partial index,
+    // read in due order up to the batch; the ranges are merged in due order and the first of them taken.
+    // Written as one WHERE with an OR and a kind IN list, the planners walked every pending row of every
+    // kind at each claim: SQLite (no statistics) through outbox_status, PostgreSQL (statistics that cannot
+    // see that pending rows are all of other kinds) through outbox_pending_due with a filter. Measured:
+    // 6 ms a claim with 18,000 pbx.originate commands waiting for a PBX connector, twenty claims a second.
+    // The UPDATE takes what the inner SELECTs picked, in one statement; in PostgreSQL each inner SELECT
+    // locks what it picks and skips rows another claimer has locked, so concurrent claimers never wait on
+    // each other and never take the same row ({Lock}; rows a range locked but the merge left are free
+    // again when the transaction ends).
     private const string ClaimSqlTemplate = $"""
         UPDATE outbox SET status = 'claimed', claimed_by = @worker, lease_until = @lease_until, claims = claims + 1
         WHERE id IN (
-            SELECT id FROM outbox
-            WHERE ((status = 'pending' AND next_attempt_at <= @now)
-               OR (status = 'claimed' AND lease_until <= @now)){"{Kinds}"}
+            SELECT id FROM (
+        {"{Ranges}"}) AS due
             ORDER BY next_attempt_at, id
-            LIMIT @max{"{Lock}"})
+            LIMIT @max)
         RETURNING {Columns}
+        """;
+
+    private const string ClaimRangeTemplate = """
+                SELECT id, next_attempt_at FROM (
+                    SELECT id, next_attempt_at FROM outbox{Index}
+                    WHERE {Where}
+                    ORDER BY next_attempt_at, id
+                    LIMIT @max{Lock}) AS {Name}
         """;
 
     // Only the holder may finish: a worker whose lease expired and whose item another worker claimed
@@ -109,22 +123,45 @@ public abstract class SqlOutboxStore : IOutboxStore
     /// <summary>Schema statements, run in order by <see cref="InitializeAsync"/>.</summary>
     protected abstract IReadOnlyList<string> SchemaStatements { get; }
 
-    /// <summary>The row lock the claim's inner SELECT takes; none where the transaction is the only writer.</summary>
+    /// <summary>The row lock the claim's inner SELECTs take; none where the transaction is the only writer.</summary>
     protected virtual string ClaimLockClause => string.Empty;
 
-    /// <summary>The claim statement in this dialect.</summary>
-    public string ClaimSql => ClaimSqlTemplate.Replace("{Lock}", ClaimLockClause, StringComparison.Ordinal);
+    /// <summary>
+    /// The index hint for a claim range (<c>outbox_pending_kind_due</c>, <c>outbox_pending_due</c> or
+    /// <c>outbox_claimed_lease</c>); empty where the planner is left to choose (PostgreSQL has no hints).
+    /// </summary>
+    protected virtual string IndexHint(string index) => string.Empty;
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, string> _claimSqlByKinds = new();
 
     /// <summary>The claim statement for <paramref name="kinds"/> kinds (parameters <c>@kind0</c>…), or for any kind when 0.</summary>
     /// <remarks>A worker claims only what it has a handler for: a PBX command waits for the PBX connector
     /// instead of failing its way into the dead-letter list at a Bitrix24 worker.</remarks>
-    internal string ClaimSqlFor(int kinds)
+    internal string ClaimSqlFor(int kinds) => _claimSqlByKinds.GetOrAdd(kinds, n =>
     {
-        var kindFilter = kinds == 0
-            ? string.Empty
-            : "\n              AND kind IN (" + string.Join(", ", Enumerable.Range(0, kinds).Select(i => "@kind" + i.ToString(System.Globalization.CultureInfo.InvariantCulture))) + ")";
-        return ClaimSql.Replace("{Kinds}", kindFilter, StringComparison.Ordinal);
-    }
+        var kindNames = Enumerable.Range(0, n).Select(i => "@kind" + i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        var ranges = new List<string>();
+        if (n == 0)
+        {
+            ranges.Add(ClaimRange("pending", "outbox_pending_due", "status = 'pending' AND next_attempt_at <= @now"));
+        }
+        else
+        {
+            // kind = one value and ORDER BY the index's next columns: an ordered walk that stops at the batch.
+            ranges.AddRange(kindNames.Select((k, i) => ClaimRange($"pending{i}", "outbox_pending_kind_due", $"status = 'pending' AND kind = {k} AND next_attempt_at <= @now")));
+        }
+
+        // Claimed rows are few (workers × batch), so one range serves every kind.
+        var kindFilter = n == 0 ? string.Empty : $" AND kind IN ({string.Join(", ", kindNames)})";
+        ranges.Add(ClaimRange("expired", "outbox_claimed_lease", "status = 'claimed' AND lease_until <= @now" + kindFilter));
+        return ClaimSqlTemplate.Replace("{Ranges}", string.Join("        UNION ALL\n", ranges), StringComparison.Ordinal);
+    });
+
+    private string ClaimRange(string name, string index, string where) => ClaimRangeTemplate
+        .Replace("{Index}", IndexHint(index), StringComparison.Ordinal)
+        .Replace("{Where}", where, StringComparison.Ordinal)
+        .Replace("{Lock}", ClaimLockClause, StringComparison.Ordinal)
+        .Replace("{Name}", name, StringComparison.Ordinal);
 
     /// <summary>Opens a connection for reading.</summary>
     protected abstract ValueTask<DbConnection> OpenReadConnectionAsync(CancellationToken cancellationToken);

@@ -55,6 +55,10 @@ public sealed class SqliteOutboxStore : SqlOutboxStore
     protected override IReadOnlyList<string> SchemaStatements => SharedSchema;
 
     /// <inheritdoc/>
+    // INDEXED BY makes a plan that cannot use the index an error at prepare time instead of a silent walk.
+    protected override string IndexHint(string index) => " INDEXED BY " + index;
+
+    /// <inheritdoc/>
     public override async Task InitializeAsync(CancellationToken cancellationToken)
     {
         await SqliteFiles.PrepareAsync(Path, _connectionString, _busyTimeout, cancellationToken).ConfigureAwait(false);

@@ -137,6 +137,29 @@ public abstract class OutboxStoreContract : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_claim_for_some_kinds_merges_them_in_due_order_takes_their_expired_leases_and_leaves_other_kinds()
+    {
+        await Store.EnqueueAsync(
+        [
+            Item("a1", notBefore: T0.AddSeconds(-30), kind: "a"),
+            Item("a2", notBefore: T0.AddSeconds(-10), kind: "a"),
+            Item("b1", notBefore: T0.AddSeconds(-20), kind: "b"),
+            Item("b2", notBefore: T0.AddSeconds(-5), kind: "b"),
+            Item("c1", notBefore: T0.AddSeconds(-40), kind: "c"),
+        ], default);
+
+        (await Store.ClaimAsync("w1", 3, Lease, T0, default, ["a", "b"])).Select(e => e.Key).Should().Equal("a1", "b1", "a2");
+        (await Store.ClaimAsync("w1", 3, Lease, T0, default, ["a", "b"])).Select(e => e.Key).Should().Equal("b2");
+
+        // The leases of w1 ran out: a claim for b alone takes b's back, in due order, and none of a's.
+        var later = T0 + Lease + TimeSpan.FromSeconds(1);
+        (await Store.ClaimAsync("w2", 10, Lease, later, default, ["b"])).Select(e => e.Key).Should().Equal("b1", "b2");
+
+        // c was never named: only a claim for any kind (or for c) takes it, with a's expired leases.
+        (await Store.ClaimAsync("w3", 10, Lease, later, default)).Select(e => e.Key).Should().Equal("c1", "a1", "a2");
+    }
+
+    [Fact]
     public async Task A_claimed_item_is_not_claimed_again_until_its_lease_expires()
     {
         await Store.EnqueueAsync([Item("finish:a")], default);
