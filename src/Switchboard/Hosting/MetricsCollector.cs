@@ -89,7 +89,31 @@ public sealed class MetricsCollector : IDisposable
             }
         }
 
+        AppendRuntime(sb);
         return sb.ToString();
+    }
+
+    /// <summary>
+    /// The runtime's own numbers, read when scraped: what the process allocates and how often and how
+    /// long the garbage collector stops it, which is where a busy receiver's CPU goes after the work itself.
+    /// </summary>
+    private static void AppendRuntime(StringBuilder sb)
+    {
+        sb.Append("# HELP process_allocated_bytes_total Bytes allocated on the managed heap since start.\n# TYPE process_allocated_bytes_total counter\n")
+            .Append("process_allocated_bytes_total ").Append(GC.GetTotalAllocatedBytes().ToString(CultureInfo.InvariantCulture)).Append('\n');
+        sb.Append("# HELP process_gc_collections_total Garbage collections since start, by generation.\n# TYPE process_gc_collections_total counter\n");
+        for (var gen = 0; gen <= GC.MaxGeneration; gen++)
+        {
+            sb.Append("process_gc_collections_total{generation=\"").Append(gen.ToString(CultureInfo.InvariantCulture)).Append("\"} ")
+                .Append(GC.CollectionCount(gen).ToString(CultureInfo.InvariantCulture)).Append('\n');
+        }
+
+        sb.Append("# HELP process_gc_pause_seconds_total Time the garbage collector paused the process since start.\n# TYPE process_gc_pause_seconds_total counter\n")
+            .Append("process_gc_pause_seconds_total ").Append(GC.GetTotalPauseDuration().TotalSeconds.ToString("R", CultureInfo.InvariantCulture)).Append('\n');
+        sb.Append("# HELP process_gc_heap_bytes Managed heap size after the last collection.\n# TYPE process_gc_heap_bytes gauge\n")
+            .Append("process_gc_heap_bytes ").Append(GC.GetGCMemoryInfo().HeapSizeBytes.ToString(CultureInfo.InvariantCulture)).Append('\n');
+        sb.Append("# HELP process_gc_server 1 when the process runs the server garbage collector, 0 for the workstation one.\n# TYPE process_gc_server gauge\n")
+            .Append("process_gc_server ").Append(System.Runtime.GCSettings.IsServerGC ? '1' : '0').Append('\n');
     }
 
     public void Dispose() => _listener.Dispose();

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Text;
 using Switchboard.Journal;
@@ -520,6 +521,18 @@ public abstract class ReceivingContract : IAsyncLifetime
         metrics.Should().Contain("switchboard_events_total{outcome=\"unauthorized\",event=\"ONEXTERNALCALLSTART\"} 1");
         metrics.Should().Contain("switchboard_events_total{outcome=\"bad_request\",event=\"none\"} 1");
         metrics.Should().Contain("switchboard_journal_batch_size_count");
+    }
+
+    [Fact]
+    public async Task Metrics_carry_the_runtimes_allocations_and_collections()
+    {
+        var metrics = await Server.Client.GetStringAsync("/metrics");
+
+        long Value(string series) => long.Parse(metrics.Split('\n').Single(l => l.StartsWith(series + " ", StringComparison.Ordinal))[(series.Length + 1)..], CultureInfo.InvariantCulture);
+        Value("process_allocated_bytes_total").Should().BePositive();
+        Value("process_gc_heap_bytes").Should().BePositive();
+        metrics.Should().Contain("process_gc_collections_total{generation=\"0\"} ").And.Contain("process_gc_collections_total{generation=\"2\"} ")
+            .And.Contain("process_gc_pause_seconds_total ").And.MatchRegex("process_gc_server [01]\n");
     }
 
     [Fact]
