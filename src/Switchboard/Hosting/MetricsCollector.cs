@@ -101,7 +101,7 @@ public sealed class MetricsCollector : IDisposable
     {
         sb.Append("# HELP process_allocated_bytes_total Bytes allocated on the managed heap since start.\n# TYPE process_allocated_bytes_total counter\n")
             .Append("process_allocated_bytes_total ").Append(GC.GetTotalAllocatedBytes().ToString(CultureInfo.InvariantCulture)).Append('\n');
-        sb.Append("# HELP process_gc_collections_total Garbage collections since start, by generation.\n# TYPE process_gc_collections_total counter\n");
+        sb.Append("# HELP process_gc_collections_total Garbage collections since start, by generation (a collection of a generation counts for every younger one too).\n# TYPE process_gc_collections_total counter\n");
         for (var gen = 0; gen <= GC.MaxGeneration; gen++)
         {
             sb.Append("process_gc_collections_total{generation=\"").Append(gen.ToString(CultureInfo.InvariantCulture)).Append("\"} ")
@@ -110,7 +110,7 @@ public sealed class MetricsCollector : IDisposable
 
         sb.Append("# HELP process_gc_pause_seconds_total Time the garbage collector paused the process since start.\n# TYPE process_gc_pause_seconds_total counter\n")
             .Append("process_gc_pause_seconds_total ").Append(GC.GetTotalPauseDuration().TotalSeconds.ToString("R", CultureInfo.InvariantCulture)).Append('\n');
-        sb.Append("# HELP process_gc_heap_bytes Managed heap size after the last collection.\n# TYPE process_gc_heap_bytes gauge\n")
+        sb.Append("# HELP process_gc_heap_bytes Managed heap size after the last collection (0 before the first).\n# TYPE process_gc_heap_bytes gauge\n")
             .Append("process_gc_heap_bytes ").Append(GC.GetGCMemoryInfo().HeapSizeBytes.ToString(CultureInfo.InvariantCulture)).Append('\n');
         sb.Append("# HELP process_gc_server 1 when the process runs the server garbage collector, 0 for the workstation one.\n# TYPE process_gc_server gauge\n")
             .Append("process_gc_server ").Append(System.Runtime.GCSettings.IsServerGC ? '1' : '0').Append('\n');

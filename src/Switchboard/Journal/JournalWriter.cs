@@ -147,6 +147,15 @@ public sealed partial class JournalWriter(
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    /// <inheritdoc/>
+    // A host disposed without StopAsync: let the writer thread finish what is queued and end.
+    public override void Dispose()
+    {
+        _queue.Writer.TryComplete();
+        _queued.Set();
+        base.Dispose();
+    }
+
     [LoggerMessage(EventId = 2001, Level = LogLevel.Error, Message = "Journal commit of {Count} events failed on {Store}: {ErrorType} {Error}")]
     private static partial void LogCommitFailed(ILogger logger, int count, string store, string errorType, string error);
 

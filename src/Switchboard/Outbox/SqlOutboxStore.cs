@@ -35,7 +35,8 @@ public abstract class SqlOutboxStore : IOutboxStore
     // The UPDATE takes what the inner SELECTs picked, in one statement; in PostgreSQL each inner SELECT
     // locks what it picks and skips rows another claimer has locked, so concurrent claimers never wait on
     // each other and never take the same row ({Lock}; rows a range locked but the merge left are free
-    // again when the transaction ends).
+    // again when the transaction ends: a claim locks up to (kinds + 1) × max rows for an instant, and a
+    // concurrent claimer skips them, which costs it a short batch, never a row).
     private const string ClaimSqlTemplate = $"""
         UPDATE outbox SET status = 'claimed', claimed_by = @worker, lease_until = @lease_until, claims = claims + 1
         WHERE id IN (
