@@ -25,7 +25,7 @@ public sealed partial class JournalWriter(
     SwitchboardMetrics metrics,
     JournalFeed feed,
     [FromKeyedServices(WorkSignal.JournalCommitted)] WorkSignal committed,
-    ILogger<JournalWriter> logger) : BackgroundService
+    ILogger<JournalWriter> logger) : IHostedService, IDisposable
 {
     private readonly Channel<Pending> _queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(options.Value.QueueCapacity)
     {
@@ -58,10 +58,17 @@ public sealed partial class JournalWriter(
         return await pending.Completion.Task.ConfigureAwait(false);
     }
 
+    private Task? _loop;
+
     /// <inheritdoc/>
-    // LongRunning: a dedicated thread, not a pool thread (see the remarks on the class).
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        Task.Factory.StartNew(WriteLoop, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+    // The thread starts here, not in a BackgroundService's ExecuteAsync: that runs from a Task.Run which
+    // is cancelled, never run, if the host stops before the pool gets to it, and events queued by then
+    // would wait forever. LongRunning: a dedicated thread, not a pool thread (see the remarks on the class).
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _loop ??= Task.Factory.StartNew(WriteLoop, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        return Task.CompletedTask;
+    }
 
     private void WriteLoop()
     {
@@ -139,21 +146,23 @@ public sealed partial class JournalWriter(
     }
 
     /// <inheritdoc/>
-    public override async Task StopAsync(CancellationToken cancellationToken)
+    public async Task StopAsync(CancellationToken cancellationToken)
     {
         // The web server has stopped taking requests by now (it stops first); finish what is queued.
         _queue.Writer.TryComplete();
         _queued.Set();
-        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+        if (_loop is not null)
+        {
+            await _loop.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <inheritdoc/>
     // A host disposed without StopAsync: let the writer thread finish what is queued and end.
-    public override void Dispose()
+    public void Dispose()
     {
         _queue.Writer.TryComplete();
         _queued.Set();
-        base.Dispose();
     }
 
     [LoggerMessage(EventId = 2001, Level = LogLevel.Error, Message = "Journal commit of {Count} events failed on {Store}: {ErrorType} {Error}")]

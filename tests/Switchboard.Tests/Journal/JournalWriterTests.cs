@@ -63,4 +63,30 @@ public sealed class JournalWriterTests : IAsyncLifetime
         var late = () => _writer.AppendAsync(Event(1000), default);
         await late.Should().ThrowAsync<JournalUnavailableException>();
     }
+    [Fact]
+    public async Task Events_queued_while_the_pool_is_busy_are_committed_when_the_host_stops_at_once()
+    {
+        // As a BackgroundService the loop started from a Task.Run, which StopAsync cancelled, never run,
+        // when the pool had not got to it yet: the queued events then waited forever (seen once in CI).
+        var writer = new JournalWriter(_store, Options.Create(new JournalOptions()),
+            new SwitchboardMetrics(_services.GetRequiredService<IMeterFactory>()), new JournalFeed(), _committed, NullLogger<JournalWriter>.Instance);
+        using var gate = new ManualResetEventSlim();
+        var blockers = Enumerable.Range(0, Environment.ProcessorCount * 4).Select(_ => Task.Run(() => gate.Wait())).ToArray();
+        try
+        {
+            await writer.StartAsync(default);
+            var pending = Enumerable.Range(2000, 50).Select(i => writer.AppendAsync(Event(i), default)).ToList();
+            var stopping = writer.StopAsync(default);
+            gate.Set();
+
+            await stopping.WaitAsync(TimeSpan.FromSeconds(30));
+            (await Task.WhenAll(pending).WaitAsync(TimeSpan.FromSeconds(10))).Should().OnlyContain(r => r.Status == AppendStatus.Stored);
+        }
+        finally
+        {
+            gate.Set();
+            await Task.WhenAll(blockers);
+            writer.Dispose();
+        }
+    }
 }
