@@ -72,8 +72,7 @@ public sealed class MetricsCollector : IDisposable
         {
             var name = group.Key.Replace('.', '_');
             var first = group.First().Value;
-            sb.Append("# HELP ").Append(name).Append(' ').Append(first.Description).Append('\n');
-            sb.Append("# TYPE ").Append(name).Append(first.IsHistogram ? " summary\n" : " counter\n");
+            Header(sb, name, first.IsHistogram ? "summary" : "counter", first.Description);
             foreach (var (key, series) in group)
             {
                 var labels = key.Labels.Length == 0 ? "" : "{" + key.Labels + "}";
@@ -99,22 +98,26 @@ public sealed class MetricsCollector : IDisposable
     /// </summary>
     private static void AppendRuntime(StringBuilder sb)
     {
-        sb.Append("# HELP process_allocated_bytes_total Bytes allocated on the managed heap since start.\n# TYPE process_allocated_bytes_total counter\n")
+        Header(sb, "process_allocated_bytes_total", "counter", "Bytes allocated on the managed heap since start.")
             .Append("process_allocated_bytes_total ").Append(GC.GetTotalAllocatedBytes().ToString(CultureInfo.InvariantCulture)).Append('\n');
-        sb.Append("# HELP process_gc_collections_total Garbage collections since start, by generation (a collection of a generation counts for every younger one too).\n# TYPE process_gc_collections_total counter\n");
+        Header(sb, "process_gc_collections_total", "counter", "Garbage collections since start, by generation (a collection of a generation counts for every younger one too).");
         for (var gen = 0; gen <= GC.MaxGeneration; gen++)
         {
             sb.Append("process_gc_collections_total{generation=\"").Append(gen.ToString(CultureInfo.InvariantCulture)).Append("\"} ")
                 .Append(GC.CollectionCount(gen).ToString(CultureInfo.InvariantCulture)).Append('\n');
         }
 
-        sb.Append("# HELP process_gc_pause_seconds_total Time the garbage collector paused the process since start.\n# TYPE process_gc_pause_seconds_total counter\n")
+        Header(sb, "process_gc_pause_seconds_total", "counter", "Time the garbage collector paused the process since start.")
             .Append("process_gc_pause_seconds_total ").Append(GC.GetTotalPauseDuration().TotalSeconds.ToString("R", CultureInfo.InvariantCulture)).Append('\n');
-        sb.Append("# HELP process_gc_heap_bytes Managed heap size after the last collection (0 before the first).\n# TYPE process_gc_heap_bytes gauge\n")
+        Header(sb, "process_gc_heap_bytes", "gauge", "Managed heap size after the last collection (0 before the first).")
             .Append("process_gc_heap_bytes ").Append(GC.GetGCMemoryInfo().HeapSizeBytes.ToString(CultureInfo.InvariantCulture)).Append('\n');
-        sb.Append("# HELP process_gc_server 1 when the process runs the server garbage collector, 0 for the workstation one.\n# TYPE process_gc_server gauge\n")
+        Header(sb, "process_gc_server", "gauge", "1 when the process runs the server garbage collector, 0 for the workstation one.")
             .Append("process_gc_server ").Append(System.Runtime.GCSettings.IsServerGC ? '1' : '0').Append('\n');
     }
+
+    private static StringBuilder Header(StringBuilder sb, string name, string type, string help) =>
+        sb.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n')
+            .Append("# TYPE ").Append(name).Append(' ').Append(type).Append('\n');
 
     public void Dispose() => _listener.Dispose();
 

@@ -38,6 +38,8 @@ public sealed partial class JournalWriter(
     // unless its WaitHandle is asked for.
     private readonly ManualResetEventSlim _queued = new(false);
 
+    private Task? _loop;
+
     /// <summary>Queues an append and returns once it is committed (or failed).</summary>
     /// <exception cref="JournalUnavailableException">The store could not commit, or the writer is stopping.</exception>
     public async Task<AppendResult> AppendAsync(JournalAppend append, CancellationToken cancellationToken)
@@ -58,8 +60,6 @@ public sealed partial class JournalWriter(
         return await pending.Completion.Task.ConfigureAwait(false);
     }
 
-    private Task? _loop;
-
     /// <inheritdoc/>
     // The thread starts here, not in a BackgroundService's ExecuteAsync: that runs from a Task.Run which
     // is cancelled, never run, if the host stops before the pool gets to it, and events queued by then
@@ -78,7 +78,7 @@ public sealed partial class JournalWriter(
         var appends = new List<JournalAppend>(max);
         var reader = _queue.Reader;
 
-        // Not stoppingToken: on shutdown the channel is completed and what is queued is still written.
+        // Until the queue is completed (stop) and empty: what is queued at a stop is still written.
         while (true)
         {
             // Reset before looking: an event queued after the look sets the event again, so the wait
@@ -149,8 +149,7 @@ public sealed partial class JournalWriter(
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         // The web server has stopped taking requests by now (it stops first); finish what is queued.
-        _queue.Writer.TryComplete();
-        _queued.Set();
+        CompleteQueue();
         if (_loop is not null)
         {
             await _loop.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -159,7 +158,10 @@ public sealed partial class JournalWriter(
 
     /// <inheritdoc/>
     // A host disposed without StopAsync: let the writer thread finish what is queued and end.
-    public void Dispose()
+    public void Dispose() => CompleteQueue();
+
+    // No more appends; wakes the writer thread so that it drains the queue and ends.
+    private void CompleteQueue()
     {
         _queue.Writer.TryComplete();
         _queued.Set();

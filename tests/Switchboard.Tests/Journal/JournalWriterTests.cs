@@ -22,8 +22,7 @@ public sealed class JournalWriterTests : IAsyncLifetime
     {
         _store = new SqliteJournalStore(Path.Combine(_dir, "switchboard.db"));
         await _store.InitializeAsync(default);
-        _writer = new JournalWriter(_store, Options.Create(new JournalOptions { MaxBatch = 16 }),
-            new SwitchboardMetrics(_services.GetRequiredService<IMeterFactory>()), new JournalFeed(), _committed, NullLogger<JournalWriter>.Instance);
+        _writer = NewWriter(new JournalOptions { MaxBatch = 16 });
         await _writer.StartAsync(default);
     }
 
@@ -35,6 +34,9 @@ public sealed class JournalWriterTests : IAsyncLifetime
         await _services.DisposeAsync();
         Directory.Delete(_dir, recursive: true);
     }
+
+    private JournalWriter NewWriter(JournalOptions options) => new(_store, Options.Create(options),
+        new SwitchboardMetrics(_services.GetRequiredService<IMeterFactory>()), new JournalFeed(), _committed, NullLogger<JournalWriter>.Instance);
 
     private static JournalAppend Event(int i) =>
         new(T0, "m1", "ONEXTERNALCALLSTART", $"call-{i}", 1055, T0, "application/x-www-form-urlencoded", $"event=ONEXTERNALCALLSTART&data%5BCALL_ID%5D=call-{i}", $"key-{i:D6}", PortalGuard.None);
@@ -68,8 +70,7 @@ public sealed class JournalWriterTests : IAsyncLifetime
     {
         // As a BackgroundService the loop started from a Task.Run, which StopAsync cancelled, never run,
         // when the pool had not got to it yet: the queued events then waited forever (seen once in CI).
-        var writer = new JournalWriter(_store, Options.Create(new JournalOptions()),
-            new SwitchboardMetrics(_services.GetRequiredService<IMeterFactory>()), new JournalFeed(), _committed, NullLogger<JournalWriter>.Instance);
+        var writer = NewWriter(new JournalOptions());
         using var gate = new ManualResetEventSlim();
         var blockers = Enumerable.Range(0, Environment.ProcessorCount * 4).Select(_ => Task.Run(() => gate.Wait())).ToArray();
         try

@@ -131,19 +131,14 @@ public sealed class SqliteJournalStore : SqlJournalStore
                 SqliteRaw.BindText(db, stmt, 7, a.ContentType);
                 SqliteRaw.BindText(db, stmt, 8, a.Body);
                 SqliteRaw.BindText(db, stmt, 9, a.DedupKey);
-                var rc = raw.sqlite3_step(stmt);
-                if (rc != raw.SQLITE_DONE)
-                {
-                    SqliteRaw.Check(db, rc);
-                }
+                SqliteRaw.Step(db, stmt);
 
-                // DO NOTHING on a known key changes no row: that event is a duplicate.
+                // DO NOTHING on a known key changes no row: that event is a duplicate. (Both counts belong
+                // to the statement that completed; the reset in Step leaves them as they are.)
                 if (raw.sqlite3_changes(db) == 1)
                 {
                     ids[a.DedupKey] = raw.sqlite3_last_insert_rowid(db);
                 }
-
-                raw.sqlite3_reset(stmt);
             }
         }
 
