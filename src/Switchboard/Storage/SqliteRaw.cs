@@ -45,4 +45,14 @@ internal static class SqliteRaw
             throw new SqliteException($"SQLite Error {rc}: '{raw.sqlite3_errmsg(db).utf8_to_string()}'.", rc, raw.sqlite3_extended_errcode(db));
         }
     }
+
+    /// <summary>
+    /// A PASSIVE checkpoint (never waits for readers or the writer) of the main database: returns
+    /// SQLite's result code, the frames in the WAL and how many of them are now in the database file.
+    /// </summary>
+    public static (int Rc, int WalFrames, int CopiedFrames) Checkpoint(SqliteConnection connection)
+    {
+        var rc = raw.sqlite3_wal_checkpoint_v2(connection.Handle, "main", raw.SQLITE_CHECKPOINT_PASSIVE, out var log, out var copied);
+        return (rc, log, copied);
+    }
 }

@@ -14,6 +14,16 @@ public sealed class SqliteWriter(string connectionString, string pragmas) : IAsy
     private readonly SemaphoreSlim _lock = new(1, 1);
     private SqliteConnection? _connection;
     private int _disposed;
+    private volatile bool _checkpointWanted;
+
+    /// <summary>
+    /// Asks for a PASSIVE checkpoint on this connection before its next write transaction. A checkpoint
+    /// on another connection cannot catch up with a writer that commits back to back (it copies the
+    /// frames that existed when it began, and more arrive meanwhile), and SQLite starts the WAL over
+    /// only when a write begins with every frame copied. Run here, between two transactions, it copies
+    /// the few frames the background checkpoint left, so the next write starts the WAL from the top.
+    /// </summary>
+    public void RequestCheckpoint() => _checkpointWanted = true;
 
     /// <summary>Runs <paramref name="work"/> in one write transaction and commits it.</summary>
     public async Task<T> WriteAsync<T>(Func<SqliteConnection, SqliteTransaction, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
@@ -23,6 +33,13 @@ public sealed class SqliteWriter(string connectionString, string pragmas) : IAsy
         try
         {
             var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+            if (_checkpointWanted)
+            {
+                // Best effort: SQLITE_BUSY (another checkpoint is running) leaves it to the next request.
+                _checkpointWanted = false;
+                SqliteRaw.Checkpoint(connection);
+            }
+
             try
             {
                 // deferred: false is BEGIN IMMEDIATE: the write lock is taken here, not at the first write.
