@@ -18,7 +18,8 @@ public abstract class SqlJournalStore : IJournalStore
     // compares SHA-256 digests; the constant-time comparison is done on the request path, and equality
     // on a digest leaks nothing useful about the token itself. The CASTs give PostgreSQL the types of
     // parameters in a SELECT list (a NULL would otherwise be text); SQLite reads them the same way.
-    private const string InsertEventSql = """
+    /// <summary>The guarded single-event INSERT; a copy of a stored event inserts nothing.</summary>
+    protected const string InsertEventSql = """
         INSERT INTO events (received_at, member_id, event_name, call_id, handler_id, sent_at, content_type, body, dedup_key)
         SELECT CAST(@received_at AS BIGINT), CAST(@member_id AS TEXT), CAST(@event_name AS TEXT), CAST(@call_id AS TEXT),
                CAST(@handler_id AS BIGINT), CAST(@sent_at AS BIGINT), CAST(@content_type AS TEXT), CAST(@body AS TEXT),
@@ -30,8 +31,6 @@ public abstract class SqlJournalStore : IJournalStore
         ON CONFLICT (dedup_key) DO NOTHING
         RETURNING id
         """;
-
-    private const string FindDuplicateSql = "SELECT id FROM events WHERE dedup_key = @dedup_key";
 
     private const string InstallSql = """
         INSERT INTO portals (member_id, domain, client_endpoint, server_endpoint, scope, app_status, status,
@@ -82,10 +81,34 @@ public abstract class SqlJournalStore : IJournalStore
     /// The schema, in both dialects: BIGINT is INTEGER affinity in SQLite, and only the id column
     /// (<c>{IdColumn}</c>, replaced by <see cref="IdColumnDefinition"/>) is spelled differently.
     /// </summary>
-    protected IReadOnlyList<string> SharedSchema => SharedSchemaTemplate.Select(s => s.Replace("{IdColumn}", IdColumnDefinition, StringComparison.Ordinal)).ToArray();
+    protected IReadOnlyList<string> SharedSchema => SharedSchemaTemplate
+        .Select(s => s.Replace("{IdColumn}", IdColumnDefinition, StringComparison.Ordinal).Replace("{DedupKeyConstraint}", DedupKeyConstraint, StringComparison.Ordinal))
+        .ToArray();
 
     /// <summary>How this dialect declares an auto-numbered primary key.</summary>
     protected abstract string IdColumnDefinition { get; }
+
+    /// <summary>
+    /// The constraint on <c>events.dedup_key</c> in a new file: <c>UNIQUE</c>, which is what makes
+    /// copies stored once across instances. A store that keeps its keys another way (SQLite: see
+    /// <see cref="ChecksDuplicatesBeforeInsert"/>) leaves it out.
+    /// </summary>
+    protected virtual string DedupKeyConstraint => "UNIQUE";
+
+    /// <summary>
+    /// False: the unique dedup key refuses a copy at the INSERT (<c>ON CONFLICT DO NOTHING</c>), and its
+    /// id is looked up afterwards. True: the store looks every key up first (<see cref="FindIdsAsync"/>)
+    /// and inserts only new ones, with <see cref="InsertEventSqlText"/> and <see cref="InsertRowsAsync"/>.
+    /// </summary>
+    protected virtual bool ChecksDuplicatesBeforeInsert => false;
+
+    /// <summary>The single-event INSERT (portal-changing events), guarded; returns the new id or nothing.</summary>
+    protected virtual string InsertEventSqlText => InsertEventSql;
+
+    /// <summary>Told of every event the single-event path inserted, in the transaction that inserted it.</summary>
+    protected virtual void OnInserted(string dedupKey, long id)
+    {
+    }
 
     private static readonly string[] SharedSchemaTemplate =
     [
@@ -126,7 +149,7 @@ public abstract class SqlJournalStore : IJournalStore
             sent_at      BIGINT,
             content_type TEXT NOT NULL,
             body         TEXT NOT NULL,
-            dedup_key    TEXT NOT NULL UNIQUE)
+            dedup_key    TEXT NOT NULL {DedupKeyConstraint})
         """,
         "INSERT INTO meta (key, value) VALUES ('schema_version', '1') ON CONFLICT (key) DO NOTHING",
     ];
@@ -396,8 +419,10 @@ public abstract class SqlJournalStore : IJournalStore
         _ => installedPortals.TryGetValue(a.MemberId, out var hash) && hash is not null && string.Equals(hash, a.Guard.TokenHash, StringComparison.Ordinal),
     };
 
-    private async Task<Dictionary<string, long>> FindIdsAsync(DbConnection connection, DbTransaction tx, List<string> keys, CancellationToken ct)
+    /// <summary>The ids of the events already journalled under these dedup keys (those not found are left out).</summary>
+    protected virtual async Task<Dictionary<string, long>> FindIdsAsync(DbConnection connection, DbTransaction tx, List<string> keys, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(keys);
         var found = new Dictionary<string, long>(keys.Count, StringComparer.Ordinal);
         foreach (var chunk in keys.Chunk(MaxRowsPerInsert))
         {
@@ -421,9 +446,14 @@ public abstract class SqlJournalStore : IJournalStore
     }
 
     /// <summary>One event, alone: the path of events that change their portal.</summary>
-    private static async Task<AppendResult> AppendOneAsync(DbConnection connection, DbTransaction tx, JournalAppend a, CancellationToken ct)
+    private async Task<AppendResult> AppendOneAsync(DbConnection connection, DbTransaction tx, JournalAppend a, CancellationToken ct)
     {
-        await using var insert = Command(connection, tx, InsertEventSql);
+        if (ChecksDuplicatesBeforeInsert && (await FindIdsAsync(connection, tx, [a.DedupKey], ct).ConfigureAwait(false)).TryGetValue(a.DedupKey, out var known))
+        {
+            return new AppendResult(AppendStatus.Duplicate, known);
+        }
+
+        await using var insert = Command(connection, tx, InsertEventSqlText);
         Add(insert, "received_at", a.ReceivedAt.ToUnixTimeMilliseconds());
         Add(insert, "member_id", a.MemberId);
         Add(insert, "event_name", a.EventName);
@@ -439,20 +469,23 @@ public abstract class SqlJournalStore : IJournalStore
         var id = await insert.ExecuteScalarAsync(ct).ConfigureAwait(false);
         if (id is not null and not DBNull)
         {
+            var newId = Convert.ToInt64(id, CultureInfo.InvariantCulture);
+            OnInserted(a.DedupKey, newId);
             if (a.Change is { } change)
             {
                 await ApplyAsync(connection, tx, change, a.ReceivedAt, ct).ConfigureAwait(false);
             }
 
-            return new AppendResult(AppendStatus.Stored, Convert.ToInt64(id, CultureInfo.InvariantCulture));
+            return new AppendResult(AppendStatus.Stored, newId);
         }
 
-        await using var find = Command(connection, tx, FindDuplicateSql);
-        Add(find, "dedup_key", a.DedupKey);
-        var existing = await find.ExecuteScalarAsync(ct).ConfigureAwait(false);
-        return existing is null or DBNull
-            ? new AppendResult(AppendStatus.PortalRejected, null)
-            : new AppendResult(AppendStatus.Duplicate, Convert.ToInt64(existing, CultureInfo.InvariantCulture));
+        // Nothing inserted: the guard refused it, or (unique key) a copy is already there.
+        if (!ChecksDuplicatesBeforeInsert && (await FindIdsAsync(connection, tx, [a.DedupKey], ct).ConfigureAwait(false)).TryGetValue(a.DedupKey, out var existing))
+        {
+            return new AppendResult(AppendStatus.Duplicate, existing);
+        }
+
+        return new AppendResult(AppendStatus.PortalRejected, null);
     }
 
     /// <summary>

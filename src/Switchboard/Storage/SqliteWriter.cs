@@ -26,7 +26,10 @@ public sealed class SqliteWriter(string connectionString, string pragmas) : IAsy
     public void RequestCheckpoint() => _checkpointWanted = true;
 
     /// <summary>Runs <paramref name="work"/> in one write transaction and commits it.</summary>
-    public async Task<T> WriteAsync<T>(Func<SqliteConnection, SqliteTransaction, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
+    /// <param name="work">The transaction's statements.</param>
+    /// <param name="cancellationToken">Cancels waiting for the connection, and the work.</param>
+    /// <param name="completed">Called before the next transaction can begin: true once committed, false after a failure (rolled back).</param>
+    public async Task<T> WriteAsync<T>(Func<SqliteConnection, SqliteTransaction, CancellationToken, Task<T>> work, CancellationToken cancellationToken, Action<bool>? completed = null)
     {
         ArgumentNullException.ThrowIfNull(work);
         await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -46,10 +49,12 @@ public sealed class SqliteWriter(string connectionString, string pragmas) : IAsy
                 await using var tx = connection.BeginTransaction(deferred: false);
                 var result = await work(connection, tx, cancellationToken).ConfigureAwait(false);
                 await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+                completed?.Invoke(true);
                 return result;
             }
             catch
             {
+                completed?.Invoke(false);
                 await connection.DisposeAsync().ConfigureAwait(false);
                 _connection = null;
                 throw;

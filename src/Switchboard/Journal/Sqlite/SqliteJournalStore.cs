@@ -46,6 +46,11 @@ public sealed class SqliteJournalStore : SqlJournalStore
 
     private readonly TimeSpan _checkpointInterval;
     private readonly int _walRestartFrames;
+    private readonly SqliteDedup _dedup;
+
+    // The single-event INSERT without ON CONFLICT: a new file has no unique index for it to name, and
+    // every key is looked up before it is inserted (SqliteDedup).
+    private static readonly string InsertEventNoConflictSql = InsertEventSql.Replace("ON CONFLICT (dedup_key) DO NOTHING", string.Empty, StringComparison.Ordinal);
 
     /// <summary>Opens (and creates, if missing) the journal file.</summary>
     /// <param name="path">The database file.</param>
@@ -55,9 +60,10 @@ public sealed class SqliteJournalStore : SqlJournalStore
     {
     }
 
-    /// <summary>Opens the journal file with its checkpointing tuned (tests).</summary>
-    internal SqliteJournalStore(string path, TimeSpan? busyTimeout, TimeSpan checkpointInterval, int walRestartFrames, int walMaxFrames)
+    /// <summary>Opens the journal file with its checkpointing and dedup flushing tuned (tests).</summary>
+    internal SqliteJournalStore(string path, TimeSpan? busyTimeout, TimeSpan checkpointInterval, int walRestartFrames, int walMaxFrames, int dedupFlushKeys = SqliteDedup.DefaultFlushKeys)
     {
+        _dedup = new SqliteDedup(dedupFlushKeys);
         Path = System.IO.Path.GetFullPath(path);
         _busyTimeout = busyTimeout ?? TimeSpan.FromSeconds(5);
         _connectionString = SqliteFiles.ConnectionString(Path, _busyTimeout);
@@ -89,10 +95,48 @@ public sealed class SqliteJournalStore : SqlJournalStore
     protected override IReadOnlyList<string> SchemaStatements => SharedSchema;
 
     /// <inheritdoc/>
+    // Journals created before SqliteDedup keep their unique index: correct (no copy ever reaches it),
+    // only slower to write.
+    protected override string DedupKeyConstraint => string.Empty;
+
+    /// <inheritdoc/>
+    protected override bool ChecksDuplicatesBeforeInsert => true;
+
+    /// <inheritdoc/>
+    protected override string InsertEventSqlText => InsertEventNoConflictSql;
+
+    /// <inheritdoc/>
+    protected override void OnInserted(string dedupKey, long id) => _dedup.Inserted(dedupKey, id);
+
+    /// <inheritdoc/>
+    protected override Task<Dictionary<string, long>> FindIdsAsync(DbConnection connection, DbTransaction tx, List<string> keys, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(keys);
+        var db = ((SqliteConnection)connection).Handle!;
+        _dedup.Prepare(db);
+        var found = new Dictionary<string, long>(keys.Count, StringComparer.Ordinal);
+        foreach (var key in keys)
+        {
+            if (_dedup.TryFind(db, null, key, out var id))
+            {
+                found[key] = id;
+            }
+        }
+
+        return Task.FromResult(found);
+    }
+
+    /// <inheritdoc/>
     public override async Task InitializeAsync(CancellationToken cancellationToken)
     {
         await SqliteFiles.PrepareAsync(Path, _connectionString, _busyTimeout, cancellationToken).ConfigureAwait(false);
         await base.InitializeAsync(cancellationToken).ConfigureAwait(false);
+        await _writer.WriteAsync(async (connection, tx, ct) =>
+        {
+            await _dedup.RecoverAsync(connection, tx, ct).ConfigureAwait(false);
+            return 0;
+        }, cancellationToken).ConfigureAwait(false);
         // A thread of its own: a checkpoint blocks on the database file's fsync, which must not hold
         // one of the pool's threads (two on a two-core machine) while requests wait for them, and a
         // busy pool must not delay the checkpoints (a test saw the loop miss 750 ms of ticks).
@@ -144,39 +188,45 @@ public sealed class SqliteJournalStore : SqlJournalStore
     /// The hot path, one prepared statement stepped once per row and bound by position through
     /// SQLite's own API. Microsoft.Data.Sqlite binds parameters by name, and SQLite looks each name
     /// up by a linear search (sqlite3_bind_parameter_index), so a multi-row INSERT costs rows² to
-    /// bind: measured at over half of the writer's time with 64-row batches.
+    /// bind: measured at over half of the writer's time with 64-row batches. Each key is looked up
+    /// first (<see cref="SqliteDedup"/>); only new ones are inserted.
     /// </summary>
     protected override Task<Dictionary<string, long>> InsertRowsAsync(DbConnection connection, DbTransaction tx, IReadOnlyList<JournalAppend> rows, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(rows);
         var db = ((SqliteConnection)connection).Handle!;
+        _dedup.Prepare(db);
         var ids = new Dictionary<string, long>(rows.Count, StringComparer.Ordinal);
-        SqliteRaw.Check(db, raw.sqlite3_prepare_v2(db, """
-            INSERT INTO events (received_at, member_id, event_name, call_id, handler_id, sent_at, content_type, body, dedup_key)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-            ON CONFLICT (dedup_key) DO NOTHING
-            """, out var stmt));
-        using (stmt)
+        SqliteRaw.Check(db, raw.sqlite3_prepare_v2(db, SqliteDedup.LookupSql, out var lookup));
+        using (lookup)
         {
-            foreach (var a in rows)
+            SqliteRaw.Check(db, raw.sqlite3_prepare_v2(db, """
+                INSERT INTO events (received_at, member_id, event_name, call_id, handler_id, sent_at, content_type, body, dedup_key)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                """, out var stmt));
+            using (stmt)
             {
-                SqliteRaw.BindInt64(db, stmt, 1, a.ReceivedAt.ToUnixTimeMilliseconds());
-                SqliteRaw.BindText(db, stmt, 2, a.MemberId);
-                SqliteRaw.BindText(db, stmt, 3, a.EventName);
-                SqliteRaw.BindText(db, stmt, 4, a.CallId);
-                SqliteRaw.BindInt64(db, stmt, 5, a.HandlerId);
-                SqliteRaw.BindInt64(db, stmt, 6, a.SentAt?.ToUnixTimeMilliseconds());
-                SqliteRaw.BindText(db, stmt, 7, a.ContentType);
-                SqliteRaw.BindText(db, stmt, 8, a.Body);
-                SqliteRaw.BindText(db, stmt, 9, a.DedupKey);
-                SqliteRaw.Step(db, stmt);
-
-                // DO NOTHING on a known key changes no row: that event is a duplicate. (Both counts belong
-                // to the statement that completed; the reset in Step leaves them as they are.)
-                if (raw.sqlite3_changes(db) == 1)
+                foreach (var a in rows)
                 {
-                    ids[a.DedupKey] = raw.sqlite3_last_insert_rowid(db);
+                    if (_dedup.TryFind(db, lookup, a.DedupKey, out _))
+                    {
+                        continue; // a copy: the caller finds its id (FindIdsAsync)
+                    }
+
+                    SqliteRaw.BindInt64(db, stmt, 1, a.ReceivedAt.ToUnixTimeMilliseconds());
+                    SqliteRaw.BindText(db, stmt, 2, a.MemberId);
+                    SqliteRaw.BindText(db, stmt, 3, a.EventName);
+                    SqliteRaw.BindText(db, stmt, 4, a.CallId);
+                    SqliteRaw.BindInt64(db, stmt, 5, a.HandlerId);
+                    SqliteRaw.BindInt64(db, stmt, 6, a.SentAt?.ToUnixTimeMilliseconds());
+                    SqliteRaw.BindText(db, stmt, 7, a.ContentType);
+                    SqliteRaw.BindText(db, stmt, 8, a.Body);
+                    SqliteRaw.BindText(db, stmt, 9, a.DedupKey);
+                    SqliteRaw.Step(db, stmt);
+                    var id = raw.sqlite3_last_insert_rowid(db);
+                    ids[a.DedupKey] = id;
+                    _dedup.Inserted(a.DedupKey, id);
                 }
             }
         }
@@ -189,8 +239,16 @@ public sealed class SqliteJournalStore : SqlJournalStore
         await SqliteFiles.OpenAsync(_connectionString, cancellationToken).ConfigureAwait(false);
 
     /// <inheritdoc/>
+    // The dedup state follows each transaction: begun here, kept or forgotten when it commits or rolls back.
     protected override Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, CancellationToken, Task<T>> work, CancellationToken cancellationToken) =>
-        _writer.WriteAsync((connection, tx, ct) => work(connection, tx, ct), cancellationToken);
+        _writer.WriteAsync(
+            (connection, tx, ct) =>
+            {
+                _dedup.Begin();
+                return work(connection, tx, ct);
+            },
+            cancellationToken,
+            _dedup.Completed);
 
     /// <inheritdoc/>
     public override async ValueTask DisposeAsync()
