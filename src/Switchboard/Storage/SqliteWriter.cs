@@ -36,6 +36,7 @@ public sealed class SqliteWriter(string connectionString, string pragmas) : IAsy
         try
         {
             var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+            var committed = false;
             if (_checkpointWanted)
             {
                 // Best effort: SQLITE_BUSY (another checkpoint is running) leaves it to the next request.
@@ -46,13 +47,19 @@ public sealed class SqliteWriter(string connectionString, string pragmas) : IAsy
             try
             {
                 // deferred: false is BEGIN IMMEDIATE: the write lock is taken here, not at the first write.
-                await using var tx = connection.BeginTransaction(deferred: false);
-                var result = await work(connection, tx, cancellationToken).ConfigureAwait(false);
-                await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+                T result;
+                await using (var tx = connection.BeginTransaction(deferred: false))
+                {
+                    result = await work(connection, tx, cancellationToken).ConfigureAwait(false);
+                    await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                // Outside the catch: a committed transaction is never reported as rolled back.
+                committed = true;
                 completed?.Invoke(true);
                 return result;
             }
-            catch
+            catch when (!committed)
             {
                 completed?.Invoke(false);
                 await connection.DisposeAsync().ConfigureAwait(false);

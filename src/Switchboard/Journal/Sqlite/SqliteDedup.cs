@@ -25,10 +25,15 @@ namespace Switchboard.Journal.Sqlite;
 /// <para>
 /// Why it holds: every method runs inside a write transaction (<c>BEGIN IMMEDIATE</c>), and SQLite
 /// has one writer at a time, so nothing can be appended between a lookup and the insert that follows.
-/// Each transaction first reads the highest id in <c>events</c>: rows another process appended (the
+/// Each appending transaction first reads the highest id in <c>events</c>: rows another process appended (the
 /// CLI, a second server on the same file) are loaded here before any lookup. A crash loses only the
 /// memory: at start (<see cref="RecoverAsync"/>) every row after <c>dedup_through</c> is put into
 /// <c>event_dedup</c>. Keys of a transaction that rolls back are forgotten with it.
+/// </para>
+/// <para>
+/// Journals created with a unique index on <c>events.dedup_key</c> (before this) do not use it; see
+/// <c>SqliteJournalStore</c>. A journal created by this version cannot be written by an older one
+/// (its <c>ON CONFLICT (dedup_key)</c> names an index the file no longer has).
 /// </para>
 /// </remarks>
 internal sealed class SqliteDedup(int flushKeys)
@@ -203,7 +208,7 @@ internal sealed class SqliteDedup(int flushKeys)
         }
     }
 
-    // Sorted, so the keys of one second fill its pages in order. OR IGNORE: another process may have
+    // Sorted, so the keys of one second fill its pages in order. DO NOTHING: another process may have
     // written the same rows' keys (it loaded them too). dedup_through only moves forward.
     private void Flush(sqlite3 db)
     {

@@ -50,7 +50,13 @@ public sealed class SqliteJournalStore : SqlJournalStore
 
     // The single-event INSERT without ON CONFLICT: a new file has no unique index for it to name, and
     // every key is looked up before it is inserted (SqliteDedup).
-    private static readonly string InsertEventNoConflictSql = InsertEventSql.Replace("ON CONFLICT (dedup_key) DO NOTHING", string.Empty, StringComparison.Ordinal);
+    private static readonly string InsertEventNoConflictSql = WithoutConflictClause(InsertEventSql);
+
+    // A journal created before event_dedup: its events table has a unique index on dedup_key, which
+    // SQLite cannot drop in place. Such a file keeps the way it was written (ON CONFLICT DO NOTHING on
+    // that index): copying every key into event_dedup would hold the write lock at start for as long as
+    // the journal is large, and it would then pay for both. Set by InitializeAsync.
+    private volatile bool _uniqueIndexOnEvents;
 
     /// <summary>Opens (and creates, if missing) the journal file.</summary>
     /// <param name="path">The database file.</param>
@@ -95,36 +101,57 @@ public sealed class SqliteJournalStore : SqlJournalStore
     protected override IReadOnlyList<string> SchemaStatements => SharedSchema;
 
     /// <inheritdoc/>
-    // Journals created before SqliteDedup keep their unique index: correct (no copy ever reaches it),
-    // only slower to write.
+    // New files: no unique index on events; the keys are in event_dedup (SqliteDedup). Older files keep
+    // theirs (see _uniqueIndexOnEvents).
     protected override string DedupKeyConstraint => string.Empty;
 
     /// <inheritdoc/>
-    protected override bool ChecksDuplicatesBeforeInsert => true;
+    protected override bool ChecksDuplicatesBeforeInsert => !_uniqueIndexOnEvents;
 
     /// <inheritdoc/>
-    protected override string InsertEventSqlText => InsertEventNoConflictSql;
+    protected override string InsertEventSqlText => _uniqueIndexOnEvents ? InsertEventSql : InsertEventNoConflictSql;
 
     /// <inheritdoc/>
-    protected override void OnInserted(string dedupKey, long id) => _dedup.Inserted(dedupKey, id);
+    protected override void OnInserted(string dedupKey, long id)
+    {
+        if (!_uniqueIndexOnEvents)
+        {
+            _dedup.Inserted(dedupKey, id);
+        }
+    }
 
     /// <inheritdoc/>
     protected override Task<Dictionary<string, long>> FindIdsAsync(DbConnection connection, DbTransaction tx, List<string> keys, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(keys);
+        if (_uniqueIndexOnEvents)
+        {
+            return base.FindIdsAsync(connection, tx, keys, ct);
+        }
+
         var db = ((SqliteConnection)connection).Handle!;
         _dedup.Prepare(db);
         var found = new Dictionary<string, long>(keys.Count, StringComparer.Ordinal);
-        foreach (var key in keys)
+        SqliteRaw.Check(db, raw.sqlite3_prepare_v2(db, SqliteDedup.LookupSql, out var lookup));
+        using (lookup)
         {
-            if (_dedup.TryFind(db, null, key, out var id))
+            foreach (var key in keys)
             {
-                found[key] = id;
+                if (_dedup.TryFind(db, lookup, key, out var id))
+                {
+                    found[key] = id;
+                }
             }
         }
 
         return Task.FromResult(found);
+    }
+
+    private static string WithoutConflictClause(string sql)
+    {
+        var without = sql.Replace("ON CONFLICT (dedup_key) DO NOTHING", string.Empty, StringComparison.Ordinal);
+        return without != sql ? without : throw new InvalidOperationException("The journal's INSERT no longer names ON CONFLICT (dedup_key) DO NOTHING; update SqliteJournalStore.");
     }
 
     /// <inheritdoc/>
@@ -132,10 +159,18 @@ public sealed class SqliteJournalStore : SqlJournalStore
     {
         await SqliteFiles.PrepareAsync(Path, _connectionString, _busyTimeout, cancellationToken).ConfigureAwait(false);
         await base.InitializeAsync(cancellationToken).ConfigureAwait(false);
-        await _writer.WriteAsync(async (connection, tx, ct) =>
+        _uniqueIndexOnEvents = await _writer.WriteAsync(async (connection, tx, ct) =>
         {
+            await using var probe = connection.CreateCommand();
+            probe.Transaction = tx;
+            probe.CommandText = "SELECT COUNT(*) FROM pragma_index_list('events') WHERE \"unique\" = 1";
+            if (Convert.ToInt64(await probe.ExecuteScalarAsync(ct).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture) > 0)
+            {
+                return true;
+            }
+
             await _dedup.RecoverAsync(connection, tx, ct).ConfigureAwait(false);
-            return 0;
+            return false;
         }, cancellationToken).ConfigureAwait(false);
         // A thread of its own: a checkpoint blocks on the database file's fsync, which must not hold
         // one of the pool's threads (two on a two-core machine) while requests wait for them, and a
@@ -144,9 +179,10 @@ public sealed class SqliteJournalStore : SqlJournalStore
     }
 
     /// <summary>
-    /// Copies the WAL back into the database file in the background. The writer's connection has
-    /// automatic checkpoints off: otherwise every thousandth commit would also write and fsync the
-    /// database file while requests wait for it. A PASSIVE checkpoint never blocks the writer.
+    /// Copies the WAL back into the database file in the background. SQLite's own automatic checkpoint
+    /// (the committing connection copies the WAL every thousand pages) would make requests wait for
+    /// those copies and the database file's fsync; the writer's is only a safety net, far above that.
+    /// A PASSIVE checkpoint never blocks the writer.
     /// </summary>
     /// <remarks>
     /// Alone, it never lets the WAL start over while events keep coming: SQLite restarts the WAL only
@@ -161,26 +197,52 @@ public sealed class SqliteJournalStore : SqlJournalStore
     private void CheckpointLoop(CancellationToken stopping)
     {
         Thread.CurrentThread.Name = "Journal checkpointer";
+        SqliteConnection? connection = null;
         try
         {
-            using var connection = new SqliteConnection(_connectionString);
+            while (!stopping.WaitHandle.WaitOne(_checkpointInterval))
+            {
+                try
+                {
+                    connection ??= OpenCheckpointConnection();
+
+                    // Busy or unwritable: the next round tries again; commits do not depend on it.
+                    var (rc, walFrames, _) = SqliteRaw.Checkpoint(connection);
+                    if (rc == raw.SQLITE_OK && walFrames > _walRestartFrames)
+                    {
+                        _writer.RequestCheckpoint();
+                    }
+                }
+                catch (SqliteException)
+                {
+                    // Could not open the file (gone, unreadable): the writer reports the store's
+                    // health, not this loop; try again next round on a new connection.
+                    connection?.Dispose();
+                    connection = null;
+                }
+            }
+        }
+        finally
+        {
+            connection?.Dispose();
+        }
+    }
+
+    private SqliteConnection OpenCheckpointConnection()
+    {
+        var connection = new SqliteConnection(_connectionString);
+        try
+        {
             connection.Open();
             using var cmd = connection.CreateCommand();
             cmd.CommandText = "PRAGMA synchronous = FULL";
             cmd.ExecuteNonQuery();
-            while (!stopping.WaitHandle.WaitOne(_checkpointInterval))
-            {
-                // Busy or unwritable: the next round tries again; commits do not depend on it.
-                var (rc, walFrames, _) = SqliteRaw.Checkpoint(connection);
-                if (rc == raw.SQLITE_OK && walFrames > _walRestartFrames)
-                {
-                    _writer.RequestCheckpoint();
-                }
-            }
+            return connection;
         }
-        catch (SqliteException)
+        catch
         {
-            // Could not even open a connection: the writer reports the store's health, not this loop.
+            connection.Dispose();
+            throw;
         }
     }
 
@@ -196,6 +258,11 @@ public sealed class SqliteJournalStore : SqlJournalStore
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(rows);
         var db = ((SqliteConnection)connection).Handle!;
+        if (_uniqueIndexOnEvents)
+        {
+            return Task.FromResult(InsertRowsOnConflict(db, rows));
+        }
+
         _dedup.Prepare(db);
         var ids = new Dictionary<string, long>(rows.Count, StringComparer.Ordinal);
         SqliteRaw.Check(db, raw.sqlite3_prepare_v2(db, SqliteDedup.LookupSql, out var lookup));
@@ -214,16 +281,16 @@ public sealed class SqliteJournalStore : SqlJournalStore
                         continue; // a copy: the caller finds its id (FindIdsAsync)
                     }
 
-                    SqliteRaw.BindInt64(db, stmt, 1, a.ReceivedAt.ToUnixTimeMilliseconds());
-                    SqliteRaw.BindText(db, stmt, 2, a.MemberId);
-                    SqliteRaw.BindText(db, stmt, 3, a.EventName);
-                    SqliteRaw.BindText(db, stmt, 4, a.CallId);
-                    SqliteRaw.BindInt64(db, stmt, 5, a.HandlerId);
-                    SqliteRaw.BindInt64(db, stmt, 6, a.SentAt?.ToUnixTimeMilliseconds());
-                    SqliteRaw.BindText(db, stmt, 7, a.ContentType);
-                    SqliteRaw.BindText(db, stmt, 8, a.Body);
-                    SqliteRaw.BindText(db, stmt, 9, a.DedupKey);
+                    BindEvent(db, stmt, a);
                     SqliteRaw.Step(db, stmt);
+
+                    // One row or a failure: an INSERT that changed nothing (a trigger's IGNORE) must not
+                    // be answered with the previous row's id.
+                    if (raw.sqlite3_changes(db) != 1)
+                    {
+                        throw new SqliteException("The journal's INSERT stored no row.", raw.SQLITE_CONSTRAINT);
+                    }
+
                     var id = raw.sqlite3_last_insert_rowid(db);
                     ids[a.DedupKey] = id;
                     _dedup.Inserted(a.DedupKey, id);
@@ -232,6 +299,45 @@ public sealed class SqliteJournalStore : SqlJournalStore
         }
 
         return Task.FromResult(ids);
+    }
+
+    // Journals with the unique index on events (see _uniqueIndexOnEvents): the key is checked by the
+    // INSERT itself; DO NOTHING on a known key changes no row, and the caller looks its id up.
+    private static Dictionary<string, long> InsertRowsOnConflict(sqlite3 db, IReadOnlyList<JournalAppend> rows)
+    {
+        var ids = new Dictionary<string, long>(rows.Count, StringComparer.Ordinal);
+        SqliteRaw.Check(db, raw.sqlite3_prepare_v2(db, """
+            INSERT INTO events (received_at, member_id, event_name, call_id, handler_id, sent_at, content_type, body, dedup_key)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+            ON CONFLICT (dedup_key) DO NOTHING
+            """, out var stmt));
+        using (stmt)
+        {
+            foreach (var a in rows)
+            {
+                BindEvent(db, stmt, a);
+                SqliteRaw.Step(db, stmt);
+                if (raw.sqlite3_changes(db) == 1)
+                {
+                    ids[a.DedupKey] = raw.sqlite3_last_insert_rowid(db);
+                }
+            }
+        }
+
+        return ids;
+    }
+
+    private static void BindEvent(sqlite3 db, sqlite3_stmt stmt, JournalAppend a)
+    {
+        SqliteRaw.BindInt64(db, stmt, 1, a.ReceivedAt.ToUnixTimeMilliseconds());
+        SqliteRaw.BindText(db, stmt, 2, a.MemberId);
+        SqliteRaw.BindText(db, stmt, 3, a.EventName);
+        SqliteRaw.BindText(db, stmt, 4, a.CallId);
+        SqliteRaw.BindInt64(db, stmt, 5, a.HandlerId);
+        SqliteRaw.BindInt64(db, stmt, 6, a.SentAt?.ToUnixTimeMilliseconds());
+        SqliteRaw.BindText(db, stmt, 7, a.ContentType);
+        SqliteRaw.BindText(db, stmt, 8, a.Body);
+        SqliteRaw.BindText(db, stmt, 9, a.DedupKey);
     }
 
     /// <inheritdoc/>
@@ -251,15 +357,28 @@ public sealed class SqliteJournalStore : SqlJournalStore
             _dedup.Completed);
 
     /// <inheritdoc/>
+    // Idempotent: one store can be registered under two service types, and each disposes it.
     public override async ValueTask DisposeAsync()
     {
-        await _stopping.CancelAsync().ConfigureAwait(false);
-        if (_checkpointer is not null)
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
         {
-            await _checkpointer.ConfigureAwait(false);
+            return;
         }
 
-        _stopping.Dispose();
-        await _writer.DisposeAsync().ConfigureAwait(false);
+        try
+        {
+            await _stopping.CancelAsync().ConfigureAwait(false);
+            if (_checkpointer is not null)
+            {
+                await _checkpointer.ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _stopping.Dispose();
+            await _writer.DisposeAsync().ConfigureAwait(false);
+        }
     }
+
+    private int _disposed;
 }
