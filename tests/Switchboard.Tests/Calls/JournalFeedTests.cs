@@ -176,7 +176,20 @@ public sealed class JournalFeedTests
 
         fromJournal.Should().NotBeNull();
         fromFeed.Auth.Should().BeEquivalentTo(fromJournal!.Auth);
-        fromFeed.Should().BeOfType<ExternalCallStartEvent>().Which.Should().BeEquivalentTo((ExternalCallStartEvent)fromJournal);
+        fromFeed.Should().BeOfType<ExternalCallStartEvent>().Which.Should().BeEquivalentTo(
+            (ExternalCallStartEvent)fromJournal, o => o.Excluding(e => e.Data), "every typed field is the same; the raw tree is not kept");
+        fromFeed.Data.Children.Should().BeEmpty("the feed does not hold parse trees for the ledger, which reads typed fields only");
+        fromJournal.Data.Children.Should().NotBeEmpty();
+    }
+
+    [Fact]
+    public void AsStored_keeps_the_data_tree_of_an_untyped_event_where_its_call_id_is()
+    {
+        var body = "event=ONSOMETHINGNEW&data%5BCALL_ID%5D=externalCall.x.1&ts=1773239624&auth%5Bmember_id%5D=m";
+        var stored = JournalFeed.AsStored(1, T0, Portal.MemberId, ParsedEvents.Read(body)).Event;
+
+        stored.Should().BeOfType<UntypedEvent>();
+        stored.CallId.Should().Be("externalCall.x.1");
     }
 
     [Fact]
