@@ -23,10 +23,11 @@ public sealed class SqliteJournalStore : SqlJournalStore
     private readonly SqliteWriter _writer;
     private readonly CancellationTokenSource _stopping = new();
     private Task? _checkpointer;
+    private int _disposed;
 
     /// <summary>
     /// WAL frames (4 KiB pages) past which the background checkpointer asks the writer to let the WAL
-    /// start over: 16 MiB, about a quarter of a second of the benchmark's flood.
+    /// start over: 16 MiB, about half a second of the benchmark's flood.
     /// </summary>
     internal const int DefaultWalRestartFrames = 4096;
 
@@ -379,6 +380,4 @@ public sealed class SqliteJournalStore : SqlJournalStore
             await _writer.DisposeAsync().ConfigureAwait(false);
         }
     }
-
-    private int _disposed;
 }
