@@ -24,7 +24,8 @@ public sealed class JournalFeed
 
     /// <summary>
     /// Body characters kept at most, over all rows: a stalled ledger (a full disk under ledger.db, a lock
-    /// wait) must not hold 8,192 large bodies' parse trees. Typical telephony events are ~1,200.
+    /// wait) must not hold 8,192 large events (untyped ones with their parse trees). Typical telephony
+    /// events are ~1,200.
     /// </summary>
     public const long MaxBodyChars = 4 * 1024 * 1024;
 
@@ -50,7 +51,7 @@ public sealed class JournalFeed
     /// the ledger folds the typed fields only, and the trees of the events waiting for the next pass
     /// (up to 50 ms of them) were much of what the collector had to copy at each collection: average
     /// pauses of 8.1–9.6 ms with them and 6.7–7.5 ms without, two pairs of benchmark runs. An untyped
-    /// event keeps its tree, where its CALL_ID is.
+    /// event keeps its tree: its CALL_ID is read from it.
     /// </summary>
     public static JournalEvent AsStored(long id, DateTimeOffset receivedAt, string memberId, Bitrix24Event ev)
     {

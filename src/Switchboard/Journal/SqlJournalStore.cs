@@ -8,8 +8,10 @@ namespace Switchboard.Journal;
 /// <summary>
 /// The journal's SQL, shared by SQLite and PostgreSQL: both take <c>@name</c> parameters,
 /// <c>INSERT … ON CONFLICT DO NOTHING RETURNING</c> and <c>excluded.</c> upserts, so one set of
-/// statements serves both and the dialects differ only in how they open, lock and create tables.
-/// Times are Unix milliseconds in BIGINT columns in both, so the same rows read the same everywhere.
+/// statements serves both and the dialects differ only in how they open, lock and create tables —
+/// and, for events, in how copies are found: PostgreSQL (and SQLite journals made before
+/// <c>event_dedup</c>) by the unique dedup key at the INSERT, new SQLite journals by looking each key
+/// up first (<see cref="ChecksDuplicatesBeforeInsert"/>). Times are Unix milliseconds in BIGINT columns in both, so the same rows read the same everywhere.
 /// </summary>
 public abstract class SqlJournalStore : IJournalStore
 {

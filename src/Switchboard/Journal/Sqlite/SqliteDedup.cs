@@ -31,7 +31,8 @@ namespace Switchboard.Journal.Sqlite;
 /// <c>event_dedup</c>. Keys of a transaction that rolls back are forgotten with it.
 /// </para>
 /// <para>
-/// Journals created with a unique index on <c>events.dedup_key</c> (before this) do not use it; see
+/// Journals created with a unique index on <c>events.dedup_key</c> (before this) do not use
+/// <c>event_dedup</c>; see
 /// <c>SqliteJournalStore</c>. A journal created by this version cannot be written by an older one
 /// (its <c>ON CONFLICT (dedup_key)</c> names an index the file no longer has).
 /// </para>
