@@ -65,7 +65,7 @@ public sealed class MetricsCollector : IDisposable
     }
 
     /// <summary>The exposition text.</summary>
-    public string Render()
+    public string Render(Journal.IJournalStore? store = null)
     {
         var sb = new StringBuilder();
         foreach (var group in _series.OrderBy(s => s.Key.Name, StringComparer.Ordinal).ThenBy(s => s.Key.Labels, StringComparer.Ordinal).GroupBy(s => s.Key.Name))
@@ -89,6 +89,11 @@ public sealed class MetricsCollector : IDisposable
         }
 
         AppendRuntime(sb);
+        if (store is Journal.Sqlite.SqliteJournalStore sqlite)
+        {
+            AppendWal(sb, sqlite);
+        }
+
         return sb.ToString();
     }
 
@@ -113,6 +118,15 @@ public sealed class MetricsCollector : IDisposable
             .Append("process_gc_heap_bytes ").Append(GC.GetGCMemoryInfo().HeapSizeBytes.ToString(CultureInfo.InvariantCulture)).Append('\n');
         Header(sb, "process_gc_server", "gauge", "1 when the process runs the server garbage collector, 0 for the workstation one.")
             .Append("process_gc_server ").Append(System.Runtime.GCSettings.IsServerGC ? '1' : '0').Append('\n');
+    }
+
+    /// <summary>The SQLite journal's write-ahead log, which a flood used to grow without end (see <c>SqliteJournalStore</c>).</summary>
+    private static void AppendWal(StringBuilder sb, Journal.Sqlite.SqliteJournalStore store)
+    {
+        Header(sb, "switchboard_journal_wal_frames", "gauge", "Pages in the SQLite journal's write-ahead log at the last background checkpoint; it starts over past 4,096 (16 MiB).")
+            .Append("switchboard_journal_wal_frames ").Append(store.WalFrames.ToString(CultureInfo.InvariantCulture)).Append('\n');
+        Header(sb, "switchboard_journal_wal_file_bytes", "gauge", "Size of the journal's -wal file: the longest the log has been, cut back to 64 MiB when it starts over.")
+            .Append("switchboard_journal_wal_file_bytes ").Append(store.WalFileBytes.ToString(CultureInfo.InvariantCulture)).Append('\n');
     }
 
     private static StringBuilder Header(StringBuilder sb, string name, string type, string help) =>

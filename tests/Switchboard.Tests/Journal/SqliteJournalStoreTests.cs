@@ -217,6 +217,7 @@ public sealed class SqliteJournalStoreTests : JournalStoreContract
 
         stored.Should().Be(19_200);
         (await store.CountEventsAsync(default)).Should().Be(19_200);
+        store.WalFrames.Should().BePositive("the checkpointer reports the log it saw");
         new FileInfo(DbPath + "-wal").Length.Should().BeLessThan(maxMegabytes * 1024L * 1024, how);
     }
 

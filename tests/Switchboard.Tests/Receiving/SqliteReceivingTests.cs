@@ -18,6 +18,20 @@ public sealed class SqliteReceivingTests : ReceivingContract
     }
 
     [Fact]
+    public async Task Metrics_show_the_journals_write_ahead_log()
+    {
+        (await Server.PostFormAsync(Bitrix24Events.ExternalCallStart(Portal, Bitrix24Events.NewCallId()))).StatusCode.Should().Be(HttpStatusCode.OK);
+        var wal = new FileInfo(Path.Combine(Server.DataDirectory!, "switchboard.db-wal")).Length;
+
+        var metrics = await Server.Client.GetStringAsync("/metrics");
+
+        long Value(string series) => long.Parse(metrics.Split('\n').Single(l => l.StartsWith(series + " ", StringComparison.Ordinal))[(series.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+        Value("switchboard_journal_wal_file_bytes").Should().BeGreaterThanOrEqualTo(wal, "the file as it is when scraped").And.BePositive();
+        Value("switchboard_journal_wal_frames").Should().BeGreaterThanOrEqualTo(0);
+        metrics.Should().Contain("# TYPE switchboard_journal_wal_frames gauge");
+    }
+
+    [Fact]
     public async Task When_the_journal_cannot_commit_the_event_gets_503_and_readiness_goes_red_then_both_recover()
     {
         var path = Path.Combine(Server.DataDirectory!, "switchboard.db");

@@ -24,6 +24,7 @@ public sealed class SqliteJournalStore : SqlJournalStore
     private readonly CancellationTokenSource _stopping = new();
     private Task? _checkpointer;
     private int _disposed;
+    private long _walFrames;
 
     /// <summary>
     /// WAL frames (4 KiB pages) past which the background checkpointer asks the writer to let the WAL
@@ -89,6 +90,22 @@ public sealed class SqliteJournalStore : SqlJournalStore
 
     /// <summary>The database file.</summary>
     public string Path { get; }
+
+    /// <summary>Frames in the WAL at the background checkpointer's last round (0 before the first).</summary>
+    public long WalFrames => Interlocked.Read(ref _walFrames);
+
+    /// <summary>
+    /// The <c>-wal</c> file's size: the longest the log has been since it was created, cut back to
+    /// <see cref="WalSizeLimitBytes"/> when it starts over; 0 when there is none.
+    /// </summary>
+    public long WalFileBytes
+    {
+        get
+        {
+            var wal = new FileInfo(Path + "-wal");
+            return wal.Exists ? wal.Length : 0;
+        }
+    }
 
     /// <inheritdoc/>
     public override string Kind => "sqlite";
@@ -213,6 +230,11 @@ public sealed class SqliteJournalStore : SqlJournalStore
                     // Busy: the next round tries again; commits do not depend on it. Any other error (the
                     // file gone, unreadable): a new connection next round.
                     var (rc, walFrames, _) = SqliteRaw.Checkpoint(connection);
+                    if (rc == raw.SQLITE_OK)
+                    {
+                        Interlocked.Exchange(ref _walFrames, walFrames);
+                    }
+
                     if (rc == raw.SQLITE_OK && walFrames > _walRestartFrames)
                     {
                         _writer.RequestCheckpoint();
