@@ -36,7 +36,6 @@ public sealed class SqliteWriter(string connectionString, string pragmas) : IAsy
         try
         {
             var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-            var committed = false;
             if (_checkpointWanted)
             {
                 // Best effort: SQLITE_BUSY (another checkpoint is running) leaves it to the next request.
@@ -44,28 +43,25 @@ public sealed class SqliteWriter(string connectionString, string pragmas) : IAsy
                 SqliteRaw.Checkpoint(connection);
             }
 
+            T result;
             try
             {
                 // deferred: false is BEGIN IMMEDIATE: the write lock is taken here, not at the first write.
-                T result;
-                await using (var tx = connection.BeginTransaction(deferred: false))
-                {
-                    result = await work(connection, tx, cancellationToken).ConfigureAwait(false);
-                    await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
-                }
-
-                // Outside the catch: a committed transaction is never reported as rolled back.
-                committed = true;
-                completed?.Invoke(true);
-                return result;
+                await using var tx = connection.BeginTransaction(deferred: false);
+                result = await work(connection, tx, cancellationToken).ConfigureAwait(false);
+                await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
             }
-            catch when (!committed)
+            catch
             {
                 completed?.Invoke(false);
                 await connection.DisposeAsync().ConfigureAwait(false);
                 _connection = null;
                 throw;
             }
+
+            // Outside the catch: a committed transaction is never reported as rolled back.
+            completed?.Invoke(true);
+            return result;
         }
         finally
         {

@@ -139,18 +139,12 @@ public sealed class SqliteJournalStoreTests : JournalStoreContract
         // start would hold the write lock as long as the journal is large. (A file of its own: the suite's store
         // has already created the current schema in DbPath.)
         var oldPath = Path.Combine(_dir.Path, "old.db");
-        await using (var old = new SqliteConnection($"Data Source={oldPath};Pooling=False"))
-        {
-            await old.OpenAsync();
-            await using var create = old.CreateCommand();
-            create.CommandText = """
-                PRAGMA journal_mode = WAL;
-                CREATE TABLE events (id INTEGER PRIMARY KEY, received_at BIGINT NOT NULL, member_id TEXT NOT NULL, event_name TEXT NOT NULL,
-                    call_id TEXT, handler_id BIGINT, sent_at BIGINT, content_type TEXT NOT NULL, body TEXT NOT NULL, dedup_key TEXT NOT NULL UNIQUE);
-                INSERT INTO events (received_at, member_id, event_name, content_type, body, dedup_key) VALUES (1, 'm1', 'ONAPPINSTALL', 'x', 'b', 'old');
-                """;
-            await create.ExecuteNonQueryAsync();
-        }
+        await ExecuteAsync("""
+            PRAGMA journal_mode = WAL;
+            CREATE TABLE events (id INTEGER PRIMARY KEY, received_at BIGINT NOT NULL, member_id TEXT NOT NULL, event_name TEXT NOT NULL,
+                call_id TEXT, handler_id BIGINT, sent_at BIGINT, content_type TEXT NOT NULL, body TEXT NOT NULL, dedup_key TEXT NOT NULL UNIQUE);
+            INSERT INTO events (received_at, member_id, event_name, content_type, body, dedup_key) VALUES (1, 'm1', 'ONAPPINSTALL', 'x', 'b', 'old');
+            """, oldPath);
 
         await using var store = new SqliteJournalStore(oldPath);
         await store.InitializeAsync(default);
@@ -160,16 +154,12 @@ public sealed class SqliteJournalStoreTests : JournalStoreContract
         results.Select(r => r.Status).Should().Equal(AppendStatus.Duplicate, AppendStatus.Stored, AppendStatus.Duplicate);
         results[0].Id.Should().Be(1);
         (await store.CountEventsAsync(default)).Should().Be(2);
-        await using var check = new SqliteConnection($"Data Source={oldPath};Pooling=False");
-        await check.OpenAsync();
-        await using var cmd = check.CreateCommand();
-        cmd.CommandText = "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'event_dedup'";
-        (await cmd.ExecuteScalarAsync()).Should().Be(0L, "an old journal is not copied into event_dedup");
+        (await QueryAsync("SELECT name FROM sqlite_schema WHERE name = 'event_dedup'", oldPath)).Should().BeEmpty("an old journal is not copied into event_dedup");
     }
 
-    private async Task<List<object?[]>> QueryAsync(string sql)
+    private async Task<List<object?[]>> QueryAsync(string sql, string? path = null)
     {
-        await using var connection = new SqliteConnection($"Data Source={DbPath};Pooling=False");
+        await using var connection = new SqliteConnection($"Data Source={path ?? DbPath};Pooling=False");
         await connection.OpenAsync();
         await using var cmd = connection.CreateCommand();
         cmd.CommandText = sql;
@@ -185,9 +175,9 @@ public sealed class SqliteJournalStoreTests : JournalStoreContract
         return rows;
     }
 
-    private async Task ExecuteAsync(string sql)
+    private async Task ExecuteAsync(string sql, string? path = null)
     {
-        await using var connection = new SqliteConnection($"Data Source={DbPath};Pooling=False");
+        await using var connection = new SqliteConnection($"Data Source={path ?? DbPath};Pooling=False");
         await connection.OpenAsync();
         await using var cmd = connection.CreateCommand();
         cmd.CommandText = sql;

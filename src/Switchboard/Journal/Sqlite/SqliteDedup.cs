@@ -59,8 +59,8 @@ internal sealed class SqliteDedup(int flushKeys)
     private bool _syncedThisTransaction;
     private bool _flushedThisTransaction;
 
-    /// <summary>Keys held in memory (tests).</summary>
-    internal int UnflushedCount => _unflushed.Count;
+    // The event_dedup lookup, prepared once per transaction by Prepare and finalized when it ends.
+    private sqlite3_stmt? _lookup;
 
     /// <summary>
     /// At start, in the initialising transaction: every row after <c>dedup_through</c> (the rows of a
@@ -90,6 +90,7 @@ internal sealed class SqliteDedup(int flushKeys)
     /// <summary>A write transaction begins.</summary>
     public void Begin()
     {
+        ReleaseLookup();
         _pending.Clear();
         _syncedThisTransaction = false;
         _flushedThisTransaction = false;
@@ -114,6 +115,13 @@ internal sealed class SqliteDedup(int flushKeys)
 
         _pending.Clear();
         _flushedThisTransaction = false;
+        ReleaseLookup();
+    }
+
+    private void ReleaseLookup()
+    {
+        _lookup?.Dispose();
+        _lookup = null;
     }
 
     /// <summary>
@@ -128,6 +136,8 @@ internal sealed class SqliteDedup(int flushKeys)
         }
 
         _syncedThisTransaction = true;
+        SqliteRaw.Check(db, raw.sqlite3_prepare_v2(db, "SELECT id FROM event_dedup WHERE dedup_key = ?1", out var lookup));
+        _lookup = lookup;
         if (MaxId(db) > _knownMaxId)
         {
             LoadAfter(db, _knownMaxId);
@@ -139,28 +149,13 @@ internal sealed class SqliteDedup(int flushKeys)
         }
     }
 
-    /// <summary>The id of the row with this key, if the journal holds one (this transaction's rows included).</summary>
-    public bool TryFind(sqlite3 db, sqlite3_stmt? lookup, string key, out long id)
-    {
-        if (_pending.TryGetValue(key, out id) || _unflushed.TryGetValue(key, out id))
-        {
-            return true;
-        }
-
-        if (lookup is null)
-        {
-            SqliteRaw.Check(db, raw.sqlite3_prepare_v2(db, LookupSql, out var stmt));
-            using (stmt)
-            {
-                return Lookup(db, stmt, key, out id);
-            }
-        }
-
-        return Lookup(db, lookup, key, out id);
-    }
-
-    /// <summary>The statement <see cref="TryFind"/> reuses within one transaction.</summary>
-    public const string LookupSql = "SELECT id FROM event_dedup WHERE dedup_key = ?1";
+    /// <summary>
+    /// The id of the row with this key, if the journal holds one (this transaction's rows included).
+    /// <see cref="Prepare"/> first, in the same transaction.
+    /// </summary>
+    public bool TryFind(sqlite3 db, string key, out long id) =>
+        _pending.TryGetValue(key, out id) || _unflushed.TryGetValue(key, out id)
+        || Lookup(db, _lookup ?? throw new InvalidOperationException("SqliteDedup.Prepare was not called in this transaction."), key, out id);
 
     /// <summary>A row was inserted by the open transaction.</summary>
     public void Inserted(string key, long id) => _pending[key] = id;

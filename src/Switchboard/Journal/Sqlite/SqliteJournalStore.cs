@@ -151,15 +151,11 @@ public sealed class SqliteJournalStore : SqlJournalStore
         var db = ((SqliteConnection)connection).Handle!;
         _dedup.Prepare(db);
         var found = new Dictionary<string, long>(keys.Count, StringComparer.Ordinal);
-        SqliteRaw.Check(db, raw.sqlite3_prepare_v2(db, SqliteDedup.LookupSql, out var lookup));
-        using (lookup)
+        foreach (var key in keys)
         {
-            foreach (var key in keys)
+            if (_dedup.TryFind(db, key, out var id))
             {
-                if (_dedup.TryFind(db, lookup, key, out var id))
-                {
-                    found[key] = id;
-                }
+                found[key] = id;
             }
         }
 
@@ -233,13 +229,12 @@ public sealed class SqliteJournalStore : SqlJournalStore
                     if (rc == raw.SQLITE_OK)
                     {
                         Interlocked.Exchange(ref _walFrames, walFrames);
+                        if (walFrames > _walRestartFrames)
+                        {
+                            _writer.RequestCheckpoint();
+                        }
                     }
-
-                    if (rc == raw.SQLITE_OK && walFrames > _walRestartFrames)
-                    {
-                        _writer.RequestCheckpoint();
-                    }
-                    else if (rc is not (raw.SQLITE_OK or raw.SQLITE_BUSY))
+                    else if (rc != raw.SQLITE_BUSY)
                     {
                         connection.Dispose();
                         connection = null;
@@ -297,36 +292,32 @@ public sealed class SqliteJournalStore : SqlJournalStore
 
         _dedup.Prepare(db);
         var ids = new Dictionary<string, long>(rows.Count, StringComparer.Ordinal);
-        SqliteRaw.Check(db, raw.sqlite3_prepare_v2(db, SqliteDedup.LookupSql, out var lookup));
-        using (lookup)
+        SqliteRaw.Check(db, raw.sqlite3_prepare_v2(db, """
+            INSERT INTO events (received_at, member_id, event_name, call_id, handler_id, sent_at, content_type, body, dedup_key)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+            """, out var stmt));
+        using (stmt)
         {
-            SqliteRaw.Check(db, raw.sqlite3_prepare_v2(db, """
-                INSERT INTO events (received_at, member_id, event_name, call_id, handler_id, sent_at, content_type, body, dedup_key)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                """, out var stmt));
-            using (stmt)
+            foreach (var a in rows)
             {
-                foreach (var a in rows)
+                if (_dedup.TryFind(db, a.DedupKey, out _))
                 {
-                    if (_dedup.TryFind(db, lookup, a.DedupKey, out _))
-                    {
-                        continue; // a copy: the caller finds its id (FindIdsAsync)
-                    }
-
-                    BindEvent(db, stmt, a);
-                    SqliteRaw.Step(db, stmt);
-
-                    // One row or a failure: an INSERT that changed nothing (a trigger's IGNORE) must not
-                    // be answered with the previous row's id.
-                    if (raw.sqlite3_changes(db) != 1)
-                    {
-                        throw new SqliteException("The journal's INSERT stored no row.", raw.SQLITE_CONSTRAINT);
-                    }
-
-                    var id = raw.sqlite3_last_insert_rowid(db);
-                    ids[a.DedupKey] = id;
-                    _dedup.Inserted(a.DedupKey, id);
+                    continue; // a copy: the caller finds its id (FindIdsAsync)
                 }
+
+                BindEvent(db, stmt, a);
+                SqliteRaw.Step(db, stmt);
+
+                // One row or a failure: an INSERT that changed nothing (a trigger's IGNORE) must not
+                // be answered with the previous row's id.
+                if (raw.sqlite3_changes(db) != 1)
+                {
+                    throw new SqliteException("The journal's INSERT stored no row.", raw.SQLITE_CONSTRAINT);
+                }
+
+                var id = raw.sqlite3_last_insert_rowid(db);
+                ids[a.DedupKey] = id;
+                _dedup.Inserted(a.DedupKey, id);
             }
         }
 
