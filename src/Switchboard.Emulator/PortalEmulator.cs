@@ -329,10 +329,22 @@ public sealed class PortalEmulator : IAsyncDisposable
     /// ONAPPUPDATE (REFERENCE §2.3) with the full auth set; afterwards every handler is removed, as
     /// "removing or updating the app deletes its handlers" (event-bind.md).
     /// </summary>
-    public async Task<EventSendResult> SendAppUpdateAsync(string newVersion, CancellationToken cancellationToken = default)
+    public async Task<EventSendResult> SendAppUpdateAsync(string newVersion, CancellationToken cancellationToken = default) =>
+        await SendAppUpdateAsync(newVersion, newApplicationToken: null, cancellationToken);
+
+    /// <summary>
+    /// ONAPPUPDATE, optionally with a new application token: "the event carries the updated
+    /// application_token" (REFERENCE §2.3, EN-docs on-app-update.md), and every later event carries it too.
+    /// </summary>
+    public async Task<EventSendResult> SendAppUpdateAsync(string newVersion, string? newApplicationToken, CancellationToken cancellationToken = default)
     {
         var previous = _options.AppVersion;
         _options.AppVersion = newVersion;
+        if (newApplicationToken is not null)
+        {
+            _options.ApplicationToken = newApplicationToken;
+        }
+
         var data = Data(("VERSION", newVersion), ("PREVIOUS_VERSION", previous), ("LANGUAGE_ID", "en"));
         // The update drops the application's handlers (REFERENCE §1.4, §2.3: "Handlers must be re-bound
         // after an update"); the ONAPPUPDATE still reaches the handlers bound before it. Dropped first,
@@ -445,7 +457,7 @@ public sealed class PortalEmulator : IAsyncDisposable
         app.MapPost("/emulator/send/call-init", async (CallEventRequest r, CancellationToken ct) => Results.Json(await SendCallInitAsync(r.CallId, ct)));
         app.MapPost("/emulator/send/call-start", async (CallEventRequest r, CancellationToken ct) => Results.Json(await SendCallStartAsync(r.CallId, r.UserId, ct)));
         app.MapPost("/emulator/send/call-end", async (CallEventRequest r, CancellationToken ct) => Results.Json(await SendCallEndAsync(r.CallId, r.FailedCode, r.Duration, ct)));
-        app.MapPost("/emulator/send/update", async (UpdateRequest r, CancellationToken ct) => Results.Json(await SendAppUpdateAsync(r.Version, ct)));
+        app.MapPost("/emulator/send/update", async (UpdateRequest r, CancellationToken ct) => Results.Json(await SendAppUpdateAsync(r.Version, r.ApplicationToken, ct)));
         app.MapPost("/emulator/send/event", async (GenericEventRequest r, CancellationToken ct) => Results.Json(await SendEventAsync(r.Event, r.Data ?? new Dictionary<string, string>(), r.UserId ?? Admin.Id, ct)));
         app.MapPost("/emulator/send/uninstall", async (UninstallRequest r, CancellationToken ct) => Results.Json(await SendAppUninstallAsync(r.Clean, ct)));
     }
@@ -961,6 +973,6 @@ public sealed record ClickToCall
 internal sealed record FaultRequest(FaultKind? Kind, int? Count, bool? Outage, string? Method);
 internal sealed record InstallRequest(string Url);
 internal sealed record CallEventRequest(string CallId, long? UserId, string? FailedCode, int? Duration);
-internal sealed record UpdateRequest(string Version);
+internal sealed record UpdateRequest(string Version, string? ApplicationToken = null);
 internal sealed record UninstallRequest(bool Clean);
 internal sealed record GenericEventRequest(string Event, Dictionary<string, string>? Data, long? UserId);

@@ -77,6 +77,25 @@ public sealed class Bitrix24RestClient
         return ExecuteAsync(memberId, method, creds => BuildCall(creds, method, json), portalCall: true, cancellationToken);
     }
 
+    /// <summary>
+    /// Calls <paramref name="method"/> once at <paramref name="clientEndpoint"/> with
+    /// <paramref name="accessToken"/>, not with the portal's stored tokens: the way to ask a portal
+    /// whether an access token someone presents is its own (a token-changing ONAPPINSTALL or ONAPPUPDATE,
+    /// REFERENCE.md §2.1 "first checking the access_token with a REST call"). Nothing is refreshed or
+    /// stored; the portal's rate limit applies as to any other call.
+    /// </summary>
+    public Task<RestResult<RestResponse>> CallWithTokenAsync(string memberId, Uri clientEndpoint, string accessToken, string method,
+        JsonObject? parameters = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(memberId);
+        ArgumentNullException.ThrowIfNull(clientEndpoint);
+        ArgumentException.ThrowIfNullOrEmpty(accessToken);
+        ArgumentException.ThrowIfNullOrEmpty(method);
+        var json = (parameters ?? []).ToJsonString();
+        var presented = new PortalCredentials(memberId, clientEndpoint, accessToken, RefreshToken: string.Empty);
+        return ExecuteAsync(memberId, method, creds => BuildCall(creds, method, json), portalCall: true, cancellationToken, presented);
+    }
+
     /// <summary>Calls <paramref name="method"/> and deserialises <c>result</c> to <typeparamref name="T"/>.</summary>
     public async Task<RestResult<T>> CallAsync<T>(string memberId, string method, JsonObject? parameters = null,
         CancellationToken cancellationToken = default)
@@ -212,9 +231,9 @@ public sealed class Bitrix24RestClient
         uri.Scheme == Uri.UriSchemeHttps || (_options.AllowInsecureHttp && uri.Scheme == Uri.UriSchemeHttp);
 
     private async Task<RestResult<RestResponse>> ExecuteAsync(string memberId, string method,
-        Func<PortalCredentials, HttpRequestMessage?> build, bool portalCall, CancellationToken cancellationToken)
+        Func<PortalCredentials, HttpRequestMessage?> build, bool portalCall, CancellationToken cancellationToken, PortalCredentials? presented = null)
     {
-        var creds = await _portals.GetAsync(memberId, cancellationToken).ConfigureAwait(false);
+        var creds = presented ?? await _portals.GetAsync(memberId, cancellationToken).ConfigureAwait(false);
         if (creds is null)
         {
             return Fail(new RestError(RestErrorKind.PortalUnknown, "PORTAL_UNKNOWN", "no stored credentials for this portal", null), 0);
@@ -266,7 +285,7 @@ public sealed class Bitrix24RestClient
             if (outcome.Response is { } ok)
             {
                 _operating.Record(memberId, method, ok.Time);
-                if (movedTo is not null)
+                if (movedTo is not null && presented is null)
                 {
                     // Stored only now that the portal answered there: a redirect to an address the
                     // guard refuses, or to nothing at all, never replaces the portal's endpoint.
@@ -301,7 +320,7 @@ public sealed class Bitrix24RestClient
                 continue;
             }
 
-            if (error.Kind == RestErrorKind.ExpiredToken && portalCall && !refreshed)
+            if (error.Kind == RestErrorKind.ExpiredToken && portalCall && !refreshed && presented is null)
             {
                 // EN-docs settings/oauth/auto-renewal.md: call → 401 expired_token → refresh → save → repeat.
                 // Never on a timer, never before every call.

@@ -25,6 +25,8 @@ public enum FormError
     InvalidJson,
     /// <summary>A JSON body whose root is not an object.</summary>
     WrongShape,
+    /// <summary>A key or value with a NUL character (U+0000): no Bitrix24 field has one, and PostgreSQL's text cannot store it.</summary>
+    NulCharacter,
 }
 
 /// <summary>A decoded body, or the reason it could not be decoded. Expected failures are results, not exceptions.</summary>

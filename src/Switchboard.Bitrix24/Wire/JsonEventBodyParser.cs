@@ -67,6 +67,7 @@ public static class JsonEventBodyParser
     private static FormParseResult? ReadContainer(ref Utf8JsonReader reader, FormNode node, bool isArray, int depth, FormLimits limits, ref int count)
     {
         var index = 0;
+        HashSet<string>? nullKeys = null;
         while (reader.Read())
         {
             string key;
@@ -100,7 +101,14 @@ public static class JsonEventBodyParser
                 reader.Read();
             }
 
-            if (node[key] is not null)
+            if (key.Contains('\0', StringComparison.Ordinal))
+            {
+                return FormParseResult.Fail(FormError.NulCharacter, "A JSON property name has a NUL character (\\u0000).");
+            }
+
+            // A null value is left out of the tree, so its name is remembered apart: {"x":null,"x":null}
+            // is a duplicate too (JsonNode, which the journal's redaction uses, throws on any repeat).
+            if (node[key] is not null || !(nullKeys ??= new HashSet<string>(StringComparer.Ordinal)).Add(key))
             {
                 return FormParseResult.Fail(FormError.DuplicateKey, $"The JSON property '{PhpFormParser.Shorten(key)}' appears more than once.");
             }
@@ -122,13 +130,26 @@ public static class JsonEventBodyParser
                         return failure;
                     }
 
+                    // Values count as in a form; an empty {} or [] costs a node all the same, and a body
+                    // of thousands of them must not pass the key limit.
+                    if (child.Children.Count == 0 && ++count > limits.MaxKeys)
+                    {
+                        return TooMany(limits);
+                    }
+
                     break;
                 case JsonTokenType.Null:
-                    break; // http_build_query leaves nulls out.
+                    // http_build_query leaves nulls out; counted all the same, like an empty container.
+                    if (++count > limits.MaxKeys)
+                    {
+                        return TooMany(limits);
+                    }
+
+                    break;
                 default:
                     if (++count > limits.MaxKeys)
                     {
-                        return FormParseResult.Fail(FormError.TooManyKeys, $"The body has more than {limits.MaxKeys} fields.");
+                        return TooMany(limits);
                     }
 
                     var value = reader.TokenType switch
@@ -143,6 +164,11 @@ public static class JsonEventBodyParser
                         return FormParseResult.Fail(FormError.ValueTooLong, $"The value of '{PhpFormParser.Shorten(key)}' is longer than {limits.MaxValueLength} bytes.");
                     }
 
+                    if (value.Contains('\0', StringComparison.Ordinal))
+                    {
+                        return FormParseResult.Fail(FormError.NulCharacter, $"The value of '{PhpFormParser.Shorten(key)}' has a NUL character (\\u0000).");
+                    }
+
                     node.Add(key, FormNode.FromValue(value));
                     break;
             }
@@ -150,4 +176,7 @@ public static class JsonEventBodyParser
 
         return null;
     }
+
+    private static FormParseResult TooMany(FormLimits limits) =>
+        FormParseResult.Fail(FormError.TooManyKeys, $"The body has more than {limits.MaxKeys} fields.");
 }

@@ -63,6 +63,11 @@ public static class PhpFormParser
                     return FormParseResult.Fail(FormError.InvalidUtf8, $"Field {count} has a name that is not valid UTF-8.");
                 }
 
+                if (buffer.AsSpan(0, keyLength).Contains((byte)0))
+                {
+                    return FormParseResult.Fail(FormError.NulCharacter, $"Field {count} has a NUL character (%00) in its name.");
+                }
+
                 // The name stays in a rented buffer: only its segments become strings, and the common
                 // ones (data, auth, CALL_ID, …) are shared rather than allocated per request.
                 var keyChars = Encoding.UTF8.GetChars(buffer.AsSpan(0, keyLength), chars);
@@ -81,6 +86,13 @@ public static class PhpFormParser
                 if (!Utf8.IsValid(buffer.AsSpan(0, valueLength)))
                 {
                     return FormParseResult.Fail(FormError.InvalidUtf8, $"The value of '{Shorten(key)}' is not valid UTF-8.");
+                }
+
+                // A literal 0x00 or %00: valid UTF-8, but in no Bitrix24 field, and PostgreSQL refuses it in
+                // text, which would fail the whole group commit it shares with other portals' events.
+                if (buffer.AsSpan(0, valueLength).Contains((byte)0))
+                {
+                    return FormParseResult.Fail(FormError.NulCharacter, $"The value of '{Shorten(key)}' has a NUL character (%00).");
                 }
 
                 var value = valueLength == 0 ? string.Empty : Encoding.UTF8.GetString(buffer, 0, valueLength);

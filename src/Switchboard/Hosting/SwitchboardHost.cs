@@ -120,7 +120,7 @@ public static class SwitchboardHost
             })
             .ValidateOnStart();
         services.AddSingleton<InstallPolicy>();
-        services.AddSingleton<IInstallVerifier, PolicyOnlyInstallVerifier>();
+        services.AddSingleton<IInstallVerifier, PortalInstallVerifier>();
         services.AddSingleton<PortalDirectory>();
         services.AddSingleton<EventVerifier>();
         services.AddSingleton<Bitrix24.OAuth.IPortalCredentials, StorePortalCredentials>();

@@ -22,6 +22,8 @@ public enum Rejection
     InstallRefused,
     /// <summary>The portal refused the tokens of its current install (the install flow's verify step): not the portal's install.</summary>
     NotVerified,
+    /// <summary>A token change that the portal could not be asked to confirm right now (answered 503, nothing stored).</summary>
+    PortalUnreachable,
 }
 
 /// <summary>The verdict on one event: either what to append, or why not.</summary>
@@ -64,7 +66,7 @@ public sealed class EventVerifier(PortalDirectory portals, InstallPolicy policy,
 
         if (ev is AppInstallEvent install)
         {
-            return await VerifyInstallAsync(install, memberId, hash, cancellationToken).ConfigureAwait(false);
+            return await VerifyInstallAsync(install, memberId, hash, digest, cancellationToken).ConfigureAwait(false);
         }
 
         // Accept on a cached entry; reject only on a fresh read (a cache must never lose an event).
@@ -108,18 +110,22 @@ public sealed class EventVerifier(PortalDirectory portals, InstallPolicy policy,
             // ONAPPUPDATE carries the *updated* application token (EN-docs on-app-update.md), so a
             // different token is legitimate here. It cannot be checked against the stored one, so it
             // is checked like an install, and it must come from the portal's own host.
+            // The policy only reads what the sender wrote; the portal itself must confirm the change
+            // before it replaces the token its events are checked against.
             var refusal = policy.Check(auth)
-                ?? (string.Equals(auth.Domain, portal.Domain, StringComparison.OrdinalIgnoreCase) ? null : "The update names another domain than the installed portal.")
-                ?? await installVerifier.VerifyAsync(ev, cancellationToken).ConfigureAwait(false);
-            return refusal is null
-                ? Verdict.Accept(PortalGuard.Installed, UpdateOf(rotated, memberId, hash))
-                : Verdict.Reject(Rejection.InstallRefused, refusal);
+                ?? (string.Equals(auth.Domain, portal.Domain, StringComparison.OrdinalIgnoreCase) ? null : "The update names another domain than the installed portal.");
+            if (refusal is not null)
+            {
+                return Verdict.Reject(Rejection.InstallRefused, refusal);
+            }
+
+            return await ConfirmedAsync(portal, ev, Verdict.Accept(PortalGuard.Installed, UpdateOf(rotated, memberId, hash)), cancellationToken).ConfigureAwait(false);
         }
 
         return Verdict.Reject(Rejection.WrongToken, "auth[application_token] is not this portal's token.");
     }
 
-    private async ValueTask<Verdict> VerifyInstallAsync(AppInstallEvent install, string memberId, string hash, CancellationToken cancellationToken)
+    private async ValueTask<Verdict> VerifyInstallAsync(AppInstallEvent install, string memberId, string hash, byte[] digest, CancellationToken cancellationToken)
     {
         var auth = install.Auth;
         var refusal = policy.Check(auth) ?? await installVerifier.VerifyAsync(install, cancellationToken).ConfigureAwait(false);
@@ -127,6 +133,13 @@ public sealed class EventVerifier(PortalDirectory portals, InstallPolicy policy,
         {
             return Verdict.Reject(Rejection.InstallRefused, refusal);
         }
+
+        // An install of a portal that is installed here, with another application token: a reinstall the
+        // uninstall event of which never arrived, or somebody who knows the member_id and the domain. Only
+        // the portal can tell (IInstallVerifier.ConfirmTokenChangeAsync). The same token proves itself, and a
+        // portal that is new, uninstalled or refused has no working token to take over.
+        var current = await portals.FindAsync(memberId, fresh: true, cancellationToken).ConfigureAwait(false);
+        var tokenChange = current is { State: PortalState.Installed, InstallRefused: null, TokenHash: { Length: 64 } } && !Matches(current, digest);
 
         var change = new PortalInstall(
             memberId,
@@ -139,7 +152,19 @@ public sealed class EventVerifier(PortalDirectory portals, InstallPolicy policy,
             install.Version,
             install.LanguageId,
             TokensOf(auth));
-        return Verdict.Accept(PortalGuard.None, change);
+        var accept = Verdict.Accept(PortalGuard.None, change);
+        return tokenChange ? await ConfirmedAsync(current!, install, accept, cancellationToken).ConfigureAwait(false) : accept;
+    }
+
+    private async ValueTask<Verdict> ConfirmedAsync(Portal current, Bitrix24Event ev, Verdict accept, CancellationToken cancellationToken)
+    {
+        var (outcome, reason) = await installVerifier.ConfirmTokenChangeAsync(current, ev, cancellationToken).ConfigureAwait(false);
+        return outcome switch
+        {
+            TokenChangeCheck.Confirmed => accept,
+            TokenChangeCheck.Refused => Verdict.Reject(Rejection.InstallRefused, "The portal did not confirm this change of its application token: " + reason),
+            _ => Verdict.Reject(Rejection.PortalUnreachable, "The portal could not confirm this change of its application token now: " + reason),
+        };
     }
 
     private PortalUpdate UpdateOf(AppUpdateEvent update, string memberId, string hash) =>
@@ -148,7 +173,12 @@ public sealed class EventVerifier(PortalDirectory portals, InstallPolicy policy,
     private PortalTokens? TokensOf(EventAuth auth) =>
         auth.AccessToken is null && auth.RefreshToken is null
             ? null
-            : new PortalTokens(auth.AccessToken, auth.RefreshToken, auth.Expires ?? (auth.ExpiresIn is { } e ? time.GetUtcNow() + e : null), auth.UserId);
+            : new PortalTokens(auth.AccessToken, auth.RefreshToken, auth.Expires ?? ExpiryOf(auth.ExpiresIn), auth.UserId);
+
+    // Bitrix24 sends 3600 (REFERENCE.md §3.1); an absurd expires_in (beyond a year) is not an expiry
+    // at all, and beyond year 9999 the addition would throw: unknown, never a 500.
+    private DateTimeOffset? ExpiryOf(TimeSpan? expiresIn) =>
+        expiresIn is { } e && e > TimeSpan.Zero && e <= TimeSpan.FromDays(366) ? time.GetUtcNow() + e : null;
 
     private static bool Matches(Portal? portal, byte[] digest)
     {

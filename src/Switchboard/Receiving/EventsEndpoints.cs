@@ -245,6 +245,15 @@ public sealed partial class EventReceiver(
 
     private IResult Rejected(Bitrix24Event ev, Rejection rejection, string reason, string remote)
     {
+        if (rejection == Rejection.PortalUnreachable)
+        {
+            // Not the sender's fault and not a verdict on it: the portal could not be asked. Nothing is
+            // stored and the portal's current token stays in force.
+            metrics.EventReceived("unavailable", ev.Name);
+            LogRejected(logger, ev.Name, ev.Auth.MemberId, rejection, reason, remote);
+            return Problem(StatusCodes.Status503ServiceUnavailable, "Token change not confirmed", reason);
+        }
+
         var forbidden = rejection == Rejection.InstallRefused;
         metrics.EventReceived(forbidden ? "forbidden" : "unauthorized", ev.Name);
         LogRejected(logger, ev.Name, EventVerifier.IsMemberId(ev.Auth.MemberId) ? ev.Auth.MemberId : "(invalid)", rejection, reason, remote);

@@ -142,17 +142,22 @@ public abstract class ReceivingContract : IAsyncLifetime
         (await Server.PostFormAsync(Bitrix24Events.ExternalCallStart(Portal))).StatusCode.Should().Be(HttpStatusCode.OK);
     }
 
+    // A token change the portal confirms is in Portals/TokenChangeTests (it needs the portal emulator to
+    // answer app.info); here, the refusal that needs no call to the portal at all.
     [Fact]
-    public async Task An_update_with_a_new_application_token_replaces_the_old_one()
+    public async Task A_token_changing_update_without_an_access_token_is_refused_and_the_old_token_keeps_working()
     {
         var newToken = TestPortal.Hex(16);
+        var update = Bitrix24Events.Body(
+            "ONAPPUPDATE",
+            new() { ["VERSION"] = "2", ["PREVIOUS_VERSION"] = "1", ["LANGUAGE_ID"] = "en" },
+            Bitrix24Events.Auth(Portal, withTokens: false, applicationToken: newToken));
 
-        var update = await Server.PostFormAsync(Bitrix24Events.Update(Portal, newToken));
+        await ShouldBeProblemAsync(await Server.PostFormAsync(update), HttpStatusCode.Forbidden);
 
-        update.StatusCode.Should().Be(HttpStatusCode.OK);
-        (await Server.Store.FindPortalAsync(Portal.MemberId, default))!.Version.Should().Be("2");
-        await ShouldBeProblemAsync(await Server.PostFormAsync(Bitrix24Events.ExternalCallStart(Portal)), HttpStatusCode.Unauthorized);
-        (await Server.PostFormAsync(Bitrix24Events.ExternalCallStart(Portal, applicationToken: newToken))).StatusCode.Should().Be(HttpStatusCode.OK);
+        (await Server.Store.FindPortalAsync(Portal.MemberId, default))!.Version.Should().NotBe("2");
+        (await Server.PostFormAsync(Bitrix24Events.ExternalCallStart(Portal))).StatusCode.Should().Be(HttpStatusCode.OK);
+        await ShouldBeProblemAsync(await Server.PostFormAsync(Bitrix24Events.ExternalCallStart(Portal, applicationToken: newToken)), HttpStatusCode.Unauthorized);
     }
 
     [Fact]
@@ -215,6 +220,22 @@ public abstract class ReceivingContract : IAsyncLifetime
         portal.ClientEndpoint.Should().Be(Portal.ClientEndpoint);
         portal.State.Should().Be(PortalState.Installed);
         (await Server.Store.GetPortalTokensAsync(Portal.MemberId, default))!.RefreshToken.Should().Be(Portal.RefreshToken);
+    }
+
+    [Theory]
+    [InlineData("300000000000")] // past year 9999 when added to now: threw, answered 500
+    [InlineData("-5")]
+    public async Task An_install_with_an_absurd_expires_in_is_stored_with_an_unknown_expiry_never_a_5xx(string expiresIn)
+    {
+        var portal = TestPortal.Create();
+        var auth = Bitrix24Events.Auth(portal);
+        auth["expires_in"] = expiresIn;
+
+        var response = await Server.PostFormAsync(Bitrix24Events.Body("ONAPPINSTALL",
+            new() { ["VERSION"] = "1", ["ACTIVE"] = "Y", ["INSTALLED"] = "Y", ["LANGUAGE_ID"] = "en" }, auth));
+
+        response.StatusCode.Should().Be(HttpStatusCode.OK);
+        (await Server.Store.GetPortalTokensAsync(portal.MemberId, default))!.ExpiresAt.Should().BeNull();
     }
 
     [Fact]
@@ -290,6 +311,9 @@ public abstract class ReceivingContract : IAsyncLifetime
         { "no event", "data%5BCALL_ID%5D=1&ts=1", "event" },
         { "event given as a group", "event%5Ba%5D=1", "event" },
         { "auth given as a value", "event=X&auth=token", "auth" },
+        { "NUL in a value", "event=ONEXTERNALCALLSTART&data%5BCALL_ID%5D=a%00b", "NUL" },
+        { "NUL in a name", "event=X&data%5BA%00%5D=1", "NUL" },
+        { "literal NUL byte", "event=X&data%5BA%5D=a\0b", "NUL" },
     };
 
     [Theory]
@@ -314,6 +338,9 @@ public abstract class ReceivingContract : IAsyncLifetime
         { "duplicate property", "{\"event\":\"X\",\"event\":\"Y\"}" },
         { "auth as a string", "{\"event\":\"X\",\"auth\":\"t\"}" },
         { "lone surrogate", "{\"event\":\"X\",\"data\":{\"T\":\"\\uD800\"}}" },
+        { "duplicate null property", "{\"event\":\"ONAPPINSTALL\",\"x\":null,\"x\":null,\"auth\":{\"member_id\":\"m\"}}" },
+        { "NUL in a value", "{\"event\":\"X\",\"data\":{\"T\":\"a\\u0000b\"}}" },
+        { "too many empty members", "{\"event\":\"X\",\"data\":[" + string.Join(",", Enumerable.Repeat("{}", 1001)) + "]}" },
     };
 
     [Theory]
