@@ -202,30 +202,6 @@ public sealed class LedgerFeedTests : IDisposable
 
     private sealed record Received(long Id, DateTimeOffset ReceivedAt, string Body);
 
-    [Fact]
-    public async Task A_CALL_ID_with_an_embedded_NUL_is_one_call_stored_and_found_under_its_whole_id()
-    {
-        // %00 decodes to NUL. Bound as a NUL-terminated string, the key would be cut at it when stored
-        // but not when looked up, and every event of the call would start a new record.
-        var callId = "externalCall.ab\0cd.1773130779";
-        var rows = new[]
-        {
-            Delivery(1, Bitrix24Events.ExternalCallStart(_portal, callId)),
-            Delivery(2, Bitrix24Events.CallEnd(_portal, callId)),
-        };
-        var feed = new JournalFeed();
-        await using var ledger = await Ledger.OpenAsync(Path.Combine(_dir.Path, "ledger.db"), new ScriptedJournal(), feed);
-        feed.Publish(FeedRow(rows[0]));
-        await ledger.Worker.CatchUpAsync(default);
-        feed.Publish(FeedRow(rows[1]));
-        await ledger.Worker.CatchUpAsync(default);
-
-        var stored = (await ledger.Calls.GetAsync(_portal.MemberId, callId, default))!.Record;
-        stored.CallId.Should().Be(callId);
-        stored.EventsSeen.Items.Should().HaveCount(2, "the end was folded into the record the click created");
-        (await ledger.Calls.ListAsync(10, null, default)).Should().ContainSingle();
-    }
-
     private static Received Delivery(long id, string body) => new(id, T0.AddSeconds(id), body);
 
     private static string WithoutTs(string body) =>
