@@ -12,17 +12,19 @@ public sealed class PortalClient(Bitrix24RestClient rest)
     public async Task<RestResult<AppInfo>> AppInfoAsync(string memberId, CancellationToken cancellationToken = default)
     {
         var r = await rest.CallAsync(memberId, "app.info", null, cancellationToken).ConfigureAwait(false);
-        return r.Map(v => new AppInfo(JsonRead.Long(v.Result, "ID"), JsonRead.String(v.Result, "CODE"), JsonRead.String(v.Result, "VERSION"),
-            ApplicationStatus.From(JsonRead.String(v.Result, "STATUS")), JsonRead.Bool(v.Result, "INSTALLED"), v.Result));
+        return r.Map(ToAppInfo);
     }
 
     /// <summary><c>app.info</c> at <paramref name="clientEndpoint"/> with an access token someone presents (see <see cref="Bitrix24RestClient.CallWithTokenAsync"/>).</summary>
     public async Task<RestResult<AppInfo>> AppInfoAsync(string memberId, Uri clientEndpoint, string accessToken, CancellationToken cancellationToken = default)
     {
         var r = await rest.CallWithTokenAsync(memberId, clientEndpoint, accessToken, "app.info", null, cancellationToken).ConfigureAwait(false);
-        return r.Map(v => new AppInfo(JsonRead.Long(v.Result, "ID"), JsonRead.String(v.Result, "CODE"), JsonRead.String(v.Result, "VERSION"),
-            ApplicationStatus.From(JsonRead.String(v.Result, "STATUS")), JsonRead.Bool(v.Result, "INSTALLED"), v.Result));
+        return r.Map(ToAppInfo);
     }
+
+    private static AppInfo ToAppInfo(RestResponse v) =>
+        new(JsonRead.Long(v.Result, "ID"), JsonRead.String(v.Result, "CODE"), JsonRead.String(v.Result, "VERSION"),
+            ApplicationStatus.From(JsonRead.String(v.Result, "STATUS")), JsonRead.Bool(v.Result, "INSTALLED"), v.Result);
 
     /// <summary>
     /// <c>event.bind</c> (EN-docs api-reference/events/event-bind.md). Binding a handler that is already bound is

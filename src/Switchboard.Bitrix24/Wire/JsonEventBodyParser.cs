@@ -108,7 +108,7 @@ public static class JsonEventBodyParser
 
             // A null value is left out of the tree, so its name is remembered apart: {"x":null,"x":null}
             // is a duplicate too (JsonNode, which the journal's redaction uses, throws on any repeat).
-            if (node[key] is not null || !(nullKeys ??= new HashSet<string>(StringComparer.Ordinal)).Add(key))
+            if (node[key] is not null || nullKeys?.Contains(key) == true)
             {
                 return FormParseResult.Fail(FormError.DuplicateKey, $"The JSON property '{PhpFormParser.Shorten(key)}' appears more than once.");
             }
@@ -145,6 +145,7 @@ public static class JsonEventBodyParser
                         return TooMany(limits);
                     }
 
+                    (nullKeys ??= new HashSet<string>(StringComparer.Ordinal)).Add(key);
                     break;
                 default:
                     if (++count > limits.MaxKeys)

@@ -51,7 +51,7 @@ public interface IInstallVerifier
 /// the portal's stored endpoint with the event's own access token
 /// (<see cref="PortalClient.AppInfoAsync(string, Uri, string, CancellationToken)"/>).
 /// </summary>
-public sealed partial class PortalInstallVerifier(PortalClient portalClient, ILogger<PortalInstallVerifier> logger) : IInstallVerifier
+public sealed class PortalInstallVerifier(PortalClient portalClient) : IInstallVerifier
 {
     /// <summary>How long the request path waits for the portal's answer, retries included.</summary>
     public static readonly TimeSpan ConfirmTimeout = TimeSpan.FromSeconds(10);
@@ -68,12 +68,12 @@ public sealed partial class PortalInstallVerifier(PortalClient portalClient, ILo
         // ONAPPINSTALL and ONAPPUPDATE carry access_token and refresh_token (REFERENCE.md §2.1, §2.3).
         if (string.IsNullOrEmpty(ev.Auth.AccessToken))
         {
-            return Refused(ev, current, "A new auth[application_token] for an installed portal must come with the portal's auth[access_token], which Switchboard checks with the portal; this event has none.");
+            return Refused("A new auth[application_token] for an installed portal must come with the portal's auth[access_token], which Switchboard checks with the portal; this event has none.");
         }
 
         if (!Uri.TryCreate(current.ClientEndpoint, UriKind.Absolute, out var endpoint))
         {
-            return Unreachable(ev, current, "The portal's stored client endpoint is not a URL.");
+            return Unreachable("The portal's stored client endpoint is not a URL.");
         }
 
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -85,13 +85,13 @@ public sealed partial class PortalInstallVerifier(PortalClient portalClient, ILo
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            return Unreachable(ev, current, $"The portal did not answer app.info within {ConfirmTimeout.TotalSeconds:0} s.");
+            return Unreachable($"The portal did not answer app.info within {ConfirmTimeout.TotalSeconds:0} s.");
         }
 
         if (info.IsSuccess)
         {
             return info.Value.Installed is false
-                ? Refused(ev, current, "app.info with the event's access token says the application is not installed on the portal.")
+                ? Refused("app.info with the event's access token says the application is not installed on the portal.")
                 : (TokenChangeCheck.Confirmed, "app.info at the portal accepted the event's access token.");
         }
 
@@ -100,22 +100,12 @@ public sealed partial class PortalInstallVerifier(PortalClient portalClient, ILo
         var error = info.Error;
         return error.Kind is RestErrorKind.NoAuthFound or RestErrorKind.ExpiredToken or RestErrorKind.WrongAuthType
                || string.Equals(error.Code, "invalid_token", StringComparison.OrdinalIgnoreCase)
-            ? Refused(ev, current, $"The portal refused the event's access token ({error.Code}).")
-            : Unreachable(ev, current, $"app.info at the portal failed ({error.Code}).");
+            ? Refused($"The portal refused the event's access token ({error.Code}).")
+            : Unreachable($"app.info at the portal failed ({error.Code}).");
     }
 
-    private (TokenChangeCheck, string) Refused(Bitrix24Event ev, Portal current, string reason)
-    {
-        LogTokenChange(logger, ev.Name, current.MemberId, TokenChangeCheck.Refused, reason);
-        return (TokenChangeCheck.Refused, reason);
-    }
+    // Logged once, by the receiver, with the rejection and its reason.
+    private static (TokenChangeCheck, string) Refused(string reason) => (TokenChangeCheck.Refused, reason);
 
-    private (TokenChangeCheck, string) Unreachable(Bitrix24Event ev, Portal current, string reason)
-    {
-        LogTokenChange(logger, ev.Name, current.MemberId, TokenChangeCheck.Unreachable, reason);
-        return (TokenChangeCheck.Unreachable, reason);
-    }
-
-    [LoggerMessage(EventId = 1010, Level = LogLevel.Warning, Message = "Token change by {EventName} for portal {MemberId} not accepted: {Outcome} ({Reason})")]
-    private static partial void LogTokenChange(ILogger logger, string eventName, string memberId, TokenChangeCheck outcome, string reason);
+    private static (TokenChangeCheck, string) Unreachable(string reason) => (TokenChangeCheck.Unreachable, reason);
 }

@@ -245,21 +245,18 @@ public sealed partial class EventReceiver(
 
     private IResult Rejected(Bitrix24Event ev, Rejection rejection, string reason, string remote)
     {
-        if (rejection == Rejection.PortalUnreachable)
+        var (status, title, outcome) = rejection switch
         {
+            Rejection.InstallRefused => (StatusCodes.Status403Forbidden, "Install refused", "forbidden"),
+
             // Not the sender's fault and not a verdict on it: the portal could not be asked. Nothing is
             // stored and the portal's current token stays in force.
-            metrics.EventReceived("unavailable", ev.Name);
-            LogRejected(logger, ev.Name, ev.Auth.MemberId, rejection, reason, remote);
-            return Problem(StatusCodes.Status503ServiceUnavailable, "Token change not confirmed", reason);
-        }
-
-        var forbidden = rejection == Rejection.InstallRefused;
-        metrics.EventReceived(forbidden ? "forbidden" : "unauthorized", ev.Name);
+            Rejection.PortalUnreachable => (StatusCodes.Status503ServiceUnavailable, "Token change not confirmed", "unavailable"),
+            _ => (StatusCodes.Status401Unauthorized, "Event not verified", "unauthorized"),
+        };
+        metrics.EventReceived(outcome, ev.Name);
         LogRejected(logger, ev.Name, EventVerifier.IsMemberId(ev.Auth.MemberId) ? ev.Auth.MemberId : "(invalid)", rejection, reason, remote);
-        return forbidden
-            ? Problem(StatusCodes.Status403Forbidden, "Install refused", reason)
-            : Problem(StatusCodes.Status401Unauthorized, "Event not verified", reason);
+        return Problem(status, title, reason);
     }
 
     private static IResult Problem(int status, string title, string? detail) =>
