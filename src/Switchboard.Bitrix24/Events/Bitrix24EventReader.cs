@@ -39,6 +39,15 @@ public static class Bitrix24EventReader
             return new(null, "The 'event' field must be a non-empty event code.");
         }
 
+        // Event codes are letters, digits and underscores (ONEXTERNALCALLSTART, ONCRMDYNAMICITEMADD_128).
+        // Any printable ASCII is let through, so an unknown event is still kept; a space inside, a control
+        // character or non-ASCII text is not an event code. The name reaches log lines before the sender is
+        // verified, so this is also what keeps a forged line out of them.
+        if (eventNode.Value.AsSpan().Trim().ContainsAnyExceptInRange('\u0021', '\u007e'))
+        {
+            return new(null, "The 'event' field must be an event code: printable ASCII, like ONEXTERNALCALLSTART.");
+        }
+
         var authNode = root["auth"];
         if (authNode is { IsValue: true, Value.Length: > 0 })
         {

@@ -244,14 +244,19 @@ public static class PhpFormParser
     internal static string Shorten(ReadOnlySpan<char> key)
     {
         var text = key.Length <= 64 ? key.ToString() : string.Concat(key[..61], "...");
-        return text.AsSpan().ContainsAnyInRange('\u0000', '\u001f') || text.Contains('\u007f', StringComparison.Ordinal)
+        return text.AsSpan().ContainsAnyInRange('\u0000', '\u001f') || text.AsSpan().ContainsAnyInRange('\u007f', '\u009f')
+            || text.AsSpan().ContainsAny('\u2028', '\u2029')
             ? string.Create(text.Length, text, static (chars, t) =>
             {
                 for (var i = 0; i < t.Length; i++)
                 {
-                    chars[i] = char.IsControl(t[i]) ? '?' : t[i];
+                    chars[i] = IsLineBreaking(t[i]) ? '?' : t[i];
                 }
             })
             : text;
     }
+
+    // Control characters (C0, DEL, C1: newlines, carriage returns, terminal escapes) and the Unicode line
+    // and paragraph separators: anything that could start a forged line in a log or move a terminal's cursor.
+    private static bool IsLineBreaking(char c) => char.IsControl(c) || c is '\u2028' or '\u2029';
 }

@@ -132,6 +132,10 @@ public sealed record Portal(
     /// <summary>Why the portal refused the tokens of the current install (the install flow's verify step), or null.
     /// Events of such a portal are refused until an install is verified.</summary>
     public string? InstallRefused { get; init; }
+
+    /// <summary>Hex SHA-256 of the application token the portal's uninstall was verified with, while it is
+    /// uninstalled: a copy of that ONAPPUNINSTALL is still recognised (answered as a duplicate), nothing else is.</summary>
+    public string? UninstalledTokenHash { get; init; }
 }
 
 /// <summary>The portal's REST endpoint and OAuth tokens as stored. Never printed.</summary>

@@ -44,7 +44,8 @@ public abstract class SqlJournalStore : IJournalStore
             server_endpoint = excluded.server_endpoint, scope = excluded.scope, app_status = excluded.app_status,
             status = 'installed', app_token_hash = excluded.app_token_hash, version = excluded.version,
             language_id = excluded.language_id, installed_at = excluded.installed_at,
-            updated_at = excluded.updated_at, uninstalled_at = NULL, needs_reauth = NULL
+            updated_at = excluded.updated_at, uninstalled_at = NULL, needs_reauth = NULL,
+            uninstalled_token_hash = NULL
         """;
 
     private const string UpdateSql = """
@@ -57,7 +58,8 @@ public abstract class SqlJournalStore : IJournalStore
         """;
 
     private const string UninstallSql = """
-        UPDATE portals SET status = 'uninstalled', app_token_hash = NULL, updated_at = @now, uninstalled_at = @now
+        UPDATE portals SET status = 'uninstalled', app_token_hash = NULL, updated_at = @now, uninstalled_at = @now,
+                           uninstalled_token_hash = COALESCE(app_token_hash, uninstalled_token_hash)
         WHERE member_id = @member_id
         """;
 
@@ -76,7 +78,8 @@ public abstract class SqlJournalStore : IJournalStore
     private const string PortalColumns = """
         p.member_id, p.domain, p.client_endpoint, p.server_endpoint, p.scope, p.app_status, p.status, p.app_token_hash,
         p.version, p.language_id, p.installed_at, p.updated_at, p.uninstalled_at,
-        CASE WHEN t.member_id IS NULL THEN 0 ELSE 1 END AS has_tokens, p.needs_reauth, p.install_refused
+        CASE WHEN t.member_id IS NULL THEN 0 ELSE 1 END AS has_tokens, p.needs_reauth, p.install_refused,
+        p.uninstalled_token_hash
         """;
 
     /// <summary>
@@ -219,6 +222,11 @@ public abstract class SqlJournalStore : IJournalStore
             active    INTEGER NOT NULL,
             PRIMARY KEY (member_id, user_id))
         """,
+
+        // 4: the digest of the application token an uninstall was verified with, so that a copy of that
+        // ONAPPUNINSTALL (a retry, a parallel copy arriving after the first committed) is answered as the
+        // duplicate it is rather than 401. Cleared by the next install.
+        "ALTER TABLE portals ADD COLUMN uninstalled_token_hash TEXT",
     ];
 
     /// <inheritdoc/>
@@ -853,6 +861,7 @@ public abstract class SqlJournalStore : IJournalStore
             {
                 NeedsReauthorisation = NullableString(r, 14),
                 InstallRefused = NullableString(r, 15),
+                UninstalledTokenHash = NullableString(r, 16),
             });
         }
 

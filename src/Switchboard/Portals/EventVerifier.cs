@@ -83,6 +83,15 @@ public sealed class EventVerifier(PortalDirectory portals, InstallPolicy policy,
 
         if (portal.State != PortalState.Installed)
         {
+            // A copy of the uninstall itself, with the token it was verified with: a retry, or one of
+            // several identical deliveries that arrived after the first committed. Accepted so that the
+            // journal's dedup answers it as the duplicate it is (RELIABILITY.md, Dedup: "all 2xx"); it
+            // changes nothing, and every other event of the portal stays refused.
+            if (ev is AppUninstallEvent && DigestEquals(portal.UninstalledTokenHash, digest))
+            {
+                return Verdict.Accept(PortalGuard.None);
+            }
+
             return Verdict.Reject(Rejection.Uninstalled, "The portal has uninstalled Switchboard.");
         }
 
@@ -182,7 +191,12 @@ public sealed class EventVerifier(PortalDirectory portals, InstallPolicy policy,
 
     private static bool Matches(Portal? portal, byte[] digest)
     {
-        if (portal is not { State: PortalState.Installed, InstallRefused: null, TokenHash: { Length: 64 } stored })
+        return portal is { State: PortalState.Installed, InstallRefused: null } && DigestEquals(portal.TokenHash, digest);
+    }
+
+    private static bool DigestEquals(string? stored, byte[] digest)
+    {
+        if (stored is not { Length: 64 })
         {
             return false;
         }

@@ -655,6 +655,13 @@ public sealed class Bitrix24EventReaderTests
     [InlineData("event=+++", "non-empty event code")]
     [InlineData("event=ONAPPINSTALL&auth=s3cr3tT0ken", "'auth' field must be a group")]
     [InlineData("event=ONAPPINSTALL&data=x", "'data' field must be a group")]
+    [InlineData("event=ONAPPINSTALL%0Ainfo%3A+forged", "printable ASCII")]
+    [InlineData("event=ONAPP%0DINSTALL", "printable ASCII")]
+    [InlineData("event=X%1B%5B31m", "printable ASCII")]
+    [InlineData("event=ON+APPINSTALL", "printable ASCII")]
+    [InlineData("event=ON%C2%85APPINSTALL", "printable ASCII")]
+    [InlineData("event=ON%E2%80%A8APPINSTALL", "printable ASCII")]
+    [InlineData("event=%D0%A1%D0%9E%D0%91%D0%AB%D0%A2%D0%98%D0%95", "printable ASCII")]
     public void A_body_that_is_not_an_event_is_an_error(string body, string reason)
     {
         var parsed = PhpFormParser.Parse(body);
@@ -665,6 +672,18 @@ public sealed class Bitrix24EventReaderTests
         result.Success.Should().BeFalse();
         result.Event.Should().BeNull();
         result.Error.Should().Contain(reason).And.NotContain("s3cr3tT0ken");
+    }
+
+    [Theory]
+    [InlineData("+ONAPPINSTALL+", "ONAPPINSTALL")]
+    [InlineData("ONCRMDYNAMICITEMADD_128", "ONCRMDYNAMICITEMADD_128")]
+    [InlineData("onSome.Vendor-Event:1", "ONSOME.VENDOR-EVENT:1")]
+    public void Any_printable_ASCII_event_code_is_read_trimmed_and_upper_case(string code, string expected)
+    {
+        var result = Bitrix24EventReader.Read(PhpFormParser.Parse("event=" + code).Root!);
+
+        result.Success.Should().BeTrue(result.Error);
+        result.Event!.Name.Should().Be(expected);
     }
 
     [Fact]

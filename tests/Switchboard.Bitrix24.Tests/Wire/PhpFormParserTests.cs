@@ -415,4 +415,17 @@ public sealed class PhpFormParserTests
         result.Success.Should().BeFalse();
         result.Detail.Should().Contain("data[forged?INFO fake log line").And.NotContain("\n");
     }
+
+    [Theory]
+    [InlineData("%C2%85", "NEL")]
+    [InlineData("%E2%80%A8", "line separator")]
+    [InlineData("%E2%80%A9", "paragraph separator")]
+    [InlineData("%C2%9B", "C1 escape")]
+    public void A_key_with_a_Unicode_line_break_is_named_in_the_error_without_it(string encoded, string what)
+    {
+        var result = PhpFormParser.Parse($"event=X&data%5Bforged{encoded}INFO+fake+log+line=1");
+
+        result.Success.Should().BeFalse();
+        result.Detail.Should().Contain("data[forged?INFO fake log line", what);
+    }
 }

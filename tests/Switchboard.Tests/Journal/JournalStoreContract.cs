@@ -170,6 +170,7 @@ public abstract class JournalStoreContract : IAsyncLifetime
         var portal = await Store.FindPortalAsync("m1", default);
         portal!.State.Should().Be(PortalState.Uninstalled);
         portal.TokenHash.Should().BeNull();
+        portal.UninstalledTokenHash.Should().Be(Hash('a'), "a copy of the uninstall is still recognised");
         portal.HasOAuthTokens.Should().BeFalse();
         portal.UninstalledAt.Should().Be(T0);
         (await Store.GetPortalTokensAsync("m1", default)).Should().BeNull();
@@ -201,6 +202,7 @@ public abstract class JournalStoreContract : IAsyncLifetime
         portal!.State.Should().Be(PortalState.Installed);
         portal.TokenHash.Should().Be(Hash('c'));
         portal.UninstalledAt.Should().BeNull();
+        portal.UninstalledTokenHash.Should().BeNull();
         portal.HasOAuthTokens.Should().BeTrue();
     }
 

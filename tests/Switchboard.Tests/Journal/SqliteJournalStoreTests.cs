@@ -242,6 +242,7 @@ public sealed class SqliteJournalStoreTests : JournalStoreContract
             await using var downgrade = v1.CreateCommand();
             downgrade.CommandText = """
                 ALTER TABLE portals DROP COLUMN needs_reauth; ALTER TABLE portals DROP COLUMN install_refused;
+                ALTER TABLE portals DROP COLUMN uninstalled_token_hash;
                 DROP TABLE portal_setup; DROP TABLE portal_users;
                 UPDATE meta SET value = '1' WHERE key = 'schema_version';
                 """;
@@ -256,9 +257,9 @@ public sealed class SqliteJournalStoreTests : JournalStoreContract
         await check.OpenAsync();
         await using var cmd = check.CreateCommand();
         cmd.CommandText = "SELECT value FROM meta WHERE key = 'schema_version'";
-        (await cmd.ExecuteScalarAsync()).Should().Be("3");
-        cmd.CommandText = "SELECT COUNT(*) FROM pragma_table_info('portals') WHERE name IN ('needs_reauth', 'install_refused')";
-        (await cmd.ExecuteScalarAsync()).Should().Be(2L);
+        (await cmd.ExecuteScalarAsync()).Should().Be("4");
+        cmd.CommandText = "SELECT COUNT(*) FROM pragma_table_info('portals') WHERE name IN ('needs_reauth', 'install_refused', 'uninstalled_token_hash')";
+        (await cmd.ExecuteScalarAsync()).Should().Be(3L);
         cmd.CommandText = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ('portal_setup', 'portal_users')";
         (await cmd.ExecuteScalarAsync()).Should().Be(2L);
     }

@@ -133,6 +133,36 @@ public abstract class ReceivingContract : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_copy_of_the_uninstall_gets_200_as_a_duplicate_and_the_portal_stays_closed()
+    {
+        var bye = Bitrix24Events.Uninstall(Portal);
+        (await Server.PostFormAsync(bye)).StatusCode.Should().Be(HttpStatusCode.OK);
+        var before = await CountAsync();
+
+        var again = await Server.PostFormAsync(bye);
+
+        again.StatusCode.Should().Be(HttpStatusCode.OK);
+        (await again.Content.ReadAsStringAsync()).Should().Contain("\"duplicate\":true");
+        (await CountAsync()).Should().Be(before);
+        await ShouldBeProblemAsync(await Server.PostFormAsync(Bitrix24Events.ExternalCallStart(Portal)), HttpStatusCode.Unauthorized, "uninstalled");
+        await ShouldBeProblemAsync(await Server.PostFormAsync(Bitrix24Events.Uninstall(Portal, ts: 1_700_000_000, applicationToken: "forged-token")), HttpStatusCode.Unauthorized, "uninstalled");
+        (await CountAsync()).Should().Be(before);
+    }
+
+    [Fact]
+    public async Task Fifty_identical_uninstalls_in_parallel_are_stored_once_and_all_get_200()
+    {
+        var bye = Bitrix24Events.Uninstall(Portal);
+        var before = await CountAsync();
+
+        var responses = await Task.WhenAll(Enumerable.Range(0, 50).Select(_ => Server.PostFormAsync(bye)));
+
+        responses.Should().OnlyContain(r => r.StatusCode == HttpStatusCode.OK);
+        (await CountAsync()).Should().Be(before + 1);
+        (await Server.Store.FindPortalAsync(Portal.MemberId, default))!.State.Should().Be(PortalState.Uninstalled);
+    }
+
+    [Fact]
     public async Task A_forged_uninstall_is_rejected_and_the_portal_stays_installed()
     {
         var response = await Server.PostFormAsync(Bitrix24Events.Uninstall(Portal, applicationToken: "forged-token"));
@@ -311,6 +341,10 @@ public abstract class ReceivingContract : IAsyncLifetime
         { "no event", "data%5BCALL_ID%5D=1&ts=1", "event" },
         { "event given as a group", "event%5Ba%5D=1", "event" },
         { "auth given as a value", "event=X&auth=token", "auth" },
+        { "a newline in the event code", "event=ONEXTERNALCALLSTART%0Awarn%3A+forged+line", "printable ASCII" },
+        { "a terminal escape in the event code", "event=X%1B%5B2J", "printable ASCII" },
+        { "a space inside the event code", "event=ON+APPINSTALL", "printable ASCII" },
+        { "a non-ASCII event code", "event=%D0%A1%D0%9E%D0%91%D0%AB%D0%A2%D0%98%D0%95", "printable ASCII" },
         { "NUL in a value", "event=ONEXTERNALCALLSTART&data%5BCALL_ID%5D=a%00b", "NUL" },
         { "NUL in a name", "event=X&data%5BA%00%5D=1", "NUL" },
         { "literal NUL byte", "event=X&data%5BA%5D=a\0b", "NUL" },
@@ -533,6 +567,18 @@ public abstract class ReceivingContract : IAsyncLifetime
         logs.Should().NotContain(Portal.ApplicationToken).And.NotContain(Portal.AccessToken).And.NotContain(Portal.RefreshToken);
         logs.Should().NotContain(secretValue, "neither rejected tokens nor field values are logged");
         logs.Should().NotContain("application_token=").And.NotContain("%5B");
+    }
+
+    [Fact]
+    public async Task Text_from_an_unverified_body_cannot_forge_a_log_line()
+    {
+        await Server.PostFormAsync("event=ONEXTERNALCALLSTART%0Awarn%3A+forged-by-name");
+        await Server.PostFormAsync("event=X&data%5BA%0Dforged-by-key%1B%5D=1&data%5BA%0Dforged-by-key%1B%5D=2");
+        await Server.PostFormAsync("event=X&data%5BA%E2%80%A8forged-by-separator%5D=%zz");
+
+        Server.Logs.Lines.Should().Contain(l => l.Contains("forged-by-key", StringComparison.Ordinal), "the refusal names the field");
+        Server.Logs.Lines.Where(l => l.Contains("forged", StringComparison.Ordinal))
+            .Should().OnlyContain(l => !l.Any(c => char.IsControl(c) || c == '\u2028'));
     }
 
     [Fact]
