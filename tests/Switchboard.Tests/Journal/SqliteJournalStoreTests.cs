@@ -119,6 +119,28 @@ public sealed class SqliteJournalStoreTests : JournalStoreContract
     }
 
     [Fact]
+    public async Task A_second_writer_that_flushed_its_keys_is_not_read_back_whole_and_its_events_are_still_duplicates()
+    {
+        var store = (SqliteJournalStore)Store;
+        await Store.AppendAsync([Event("m1", "mine")], default);
+        await using (var other = new SqliteJournalStore(DbPath, null, TimeSpan.FromSeconds(30), 4096, 16384, dedupFlushKeys: 8))
+        {
+            await other.InitializeAsync(default);
+            for (var i = 0; i < 100; i++)
+            {
+                await other.AppendAsync([Event("m1", $"theirs-{i:D3}")], default);
+            }
+        }
+
+        var copies = await Store.AppendAsync([Event("m1", "theirs-000"), Event("m1", "theirs-050"), Event("m1", "theirs-099"), Event("m1", "new")], default);
+
+        copies.Select(c => c.Status).Should().Equal(AppendStatus.Duplicate, AppendStatus.Duplicate, AppendStatus.Duplicate, AppendStatus.Stored);
+        store.DedupRowsLoadedFromOthers.Should().BeLessThanOrEqualTo(8, "rows up to the other writer's dedup_through are found in event_dedup, not loaded");
+        (await Store.AppendAsync([Event("m1", "mine")], default))[0].Status.Should().Be(AppendStatus.Duplicate);
+        (await Store.CountEventsAsync(default)).Should().Be(102);
+    }
+
+    [Fact]
     public async Task An_insert_that_stores_no_row_fails_the_batch_instead_of_answering_with_another_rows_id()
     {
         var before = await Store.AppendAsync([Event("m1", "before")], default);

@@ -26,7 +26,8 @@ namespace Switchboard.Journal.Sqlite;
 /// Why it holds: every method runs inside a write transaction (<c>BEGIN IMMEDIATE</c>), and SQLite
 /// has one writer at a time, so nothing can be appended between a lookup and the insert that follows.
 /// Each appending transaction first reads the highest id in <c>events</c>: rows another process appended (the
-/// CLI, a second server on the same file) are loaded here before any lookup. A crash loses only the
+/// CLI, a second server on the same file) are loaded here before any lookup, from the later of this
+/// connection's last row and <c>dedup_through</c> (rows up to it are in <c>event_dedup</c>). A crash loses only the
 /// memory: at start (<see cref="RecoverAsync"/>) every row after <c>dedup_through</c> is put into
 /// <c>event_dedup</c>. Keys of a transaction that rolls back are forgotten with it.
 /// </para>
@@ -138,8 +139,17 @@ internal sealed class SqliteDedup(int flushKeys)
         _syncedThisTransaction = true;
         SqliteRaw.Check(db, raw.sqlite3_prepare_v2(db, "SELECT id FROM event_dedup WHERE dedup_key = ?1", out var lookup));
         _lookup = lookup;
-        if (MaxId(db) > _knownMaxId)
+        if (ScalarInt64(db, "SELECT COALESCE(MAX(id), 0) FROM events") > _knownMaxId)
         {
+            // Another connection appended. Rows up to its dedup_through have their keys in event_dedup
+            // already (whoever moved it flushed them), so only rows after it are loaded: a second process
+            // that flushes keeps this one from reading back everything it appended, with the write lock held.
+            var through = ScalarInt64(db, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'dedup_through'");
+            if (through > _knownMaxId)
+            {
+                ForgetThrough(through);
+            }
+
             LoadAfter(db, _knownMaxId);
         }
 
@@ -174,14 +184,31 @@ internal sealed class SqliteDedup(int flushKeys)
         return rc == raw.SQLITE_ROW;
     }
 
-    private static long MaxId(sqlite3 db)
+    /// <summary>Rows another connection appended that this one read into memory (tests: it stays small).</summary>
+    internal long RowsLoadedFromOthers { get; private set; }
+
+    private static long ScalarInt64(sqlite3 db, string sql)
     {
-        SqliteRaw.Check(db, raw.sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(id), 0) FROM events", out var stmt));
+        SqliteRaw.Check(db, raw.sqlite3_prepare_v2(db, sql, out var stmt));
         using (stmt)
         {
             SqliteRaw.Check(db, raw.sqlite3_step(stmt));
             return raw.sqlite3_column_int64(stmt, 0);
         }
+    }
+
+    // Every row up to `through` has its key in event_dedup: memory need not hold them any longer.
+    private void ForgetThrough(long through)
+    {
+        foreach (var (key, id) in _unflushed)
+        {
+            if (id <= through)
+            {
+                _unflushed.Remove(key);
+            }
+        }
+
+        _knownMaxId = through;
     }
 
     // Rows committed by another connection since this one last looked: committed already, so they go
@@ -198,6 +225,7 @@ internal sealed class SqliteDedup(int flushKeys)
                 var id = raw.sqlite3_column_int64(stmt, 0);
                 _unflushed.TryAdd(raw.sqlite3_column_text(stmt, 1).utf8_to_string(), id);
                 _knownMaxId = Math.Max(_knownMaxId, id);
+                RowsLoadedFromOthers++;
             }
 
             SqliteRaw.Check(db, rc);

@@ -91,6 +91,9 @@ public sealed class SqliteJournalStore : SqlJournalStore
     /// <summary>The database file.</summary>
     public string Path { get; }
 
+    /// <summary>Rows appended by another connection whose keys this store read into memory (tests).</summary>
+    internal long DedupRowsLoadedFromOthers => _dedup.RowsLoadedFromOthers;
+
     /// <summary>Frames in the WAL at the background checkpointer's last round (0 before the first).</summary>
     public long WalFrames => Interlocked.Read(ref _walFrames);
 
