@@ -127,6 +127,8 @@ public sealed class MetricsCollector : IDisposable
             .Append("switchboard_journal_wal_frames ").Append(store.WalFrames.ToString(CultureInfo.InvariantCulture)).Append('\n');
         Header(sb, "switchboard_journal_wal_file_bytes", "gauge", "Size of the journal's -wal file: the longest the log has been, cut back to 64 MiB when it starts over.")
             .Append("switchboard_journal_wal_file_bytes ").Append(store.WalFileBytes.ToString(CultureInfo.InvariantCulture)).Append('\n');
+        Header(sb, "switchboard_journal_checkpoint_failures_total", "counter", "Background checkpoints of the SQLite journal that failed (the file gone or unreadable); the WAL grows while they do.")
+            .Append("switchboard_journal_checkpoint_failures_total ").Append(store.CheckpointFailures.ToString(CultureInfo.InvariantCulture)).Append('\n');
     }
 
     private static StringBuilder Header(StringBuilder sb, string name, string type, string help) =>

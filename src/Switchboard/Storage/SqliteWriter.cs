@@ -54,6 +54,10 @@ public sealed class SqliteWriter(string connectionString, string pragmas) : IAsy
             catch
             {
                 completed?.Invoke(false);
+
+                // Cleared from Microsoft.Data.Sqlite's pool first: disposed, it would go back to the pool
+                // and be handed out again as it is, so the next write would not start on a fresh handle.
+                SqliteConnection.ClearPool(connection);
                 await connection.DisposeAsync().ConfigureAwait(false);
                 _connection = null;
                 throw;
@@ -86,6 +90,7 @@ public sealed class SqliteWriter(string connectionString, string pragmas) : IAsy
         }
         catch
         {
+            SqliteConnection.ClearPool(connection);
             await connection.DisposeAsync().ConfigureAwait(false);
             throw;
         }

@@ -141,6 +141,57 @@ public sealed class SqliteJournalStoreTests : JournalStoreContract
     }
 
     [Fact]
+    public async Task A_checkpoint_that_cannot_open_the_file_is_counted_and_the_writer_goes_on()
+    {
+        var path = Path.Combine(_dir.Path, "moved.db");
+        await using var store = new SqliteJournalStore(path, null, TimeSpan.FromMilliseconds(200), 4096, 16384);
+        await store.InitializeAsync(default);
+        (await store.AppendAsync([Event("m1", "before")], default))[0].Status.Should().Be(AppendStatus.Stored);
+
+        // The file is replaced by a directory under the open writer (as by a careless restore): the
+        // writer keeps its handle, the checkpointer's next connection cannot open it.
+        File.Move(path, path + ".old");
+        Directory.CreateDirectory(path);
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (store.CheckpointFailures == 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+
+        store.CheckpointFailures.Should().BePositive();
+        store.LastCheckpointError.Should().NotBeNullOrWhiteSpace();
+        Directory.Delete(path);
+        File.Move(path + ".old", path);
+    }
+
+    [Fact]
+    public async Task After_a_failed_transaction_the_writer_starts_on_a_fresh_connection_not_a_pooled_one()
+    {
+        var path = Path.Combine(_dir.Path, "writer.db");
+        await using var writer = new Switchboard.Storage.SqliteWriter($"Data Source={path}", "PRAGMA journal_mode = WAL");
+        async Task<long> CacheSizeAsync() => await writer.WriteAsync(async (c, tx, ct) =>
+        {
+            await using var read = c.CreateCommand();
+            read.Transaction = tx;
+            read.CommandText = "PRAGMA cache_size";
+            return Convert.ToInt64(await read.ExecuteScalarAsync(ct), System.Globalization.CultureInfo.InvariantCulture);
+        }, default);
+        var initial = await CacheSizeAsync();
+
+        var failing = () => writer.WriteAsync<int>(async (c, tx, ct) =>
+        {
+            await using var set = c.CreateCommand();
+            set.Transaction = tx;
+            set.CommandText = "PRAGMA cache_size = 1234";
+            await set.ExecuteNonQueryAsync(ct);
+            throw new IOException("disk gone");
+        }, default);
+        await failing.Should().ThrowAsync<IOException>();
+
+        (await CacheSizeAsync()).Should().Be(initial, "the connection that failed carried a state of its own and was thrown away");
+    }
+
+    [Fact]
     public async Task An_insert_that_stores_no_row_fails_the_batch_instead_of_answering_with_another_rows_id()
     {
         var before = await Store.AppendAsync([Event("m1", "before")], default);

@@ -29,6 +29,7 @@ public sealed class SqliteReceivingTests : ReceivingContract
         Value("switchboard_journal_wal_file_bytes").Should().BeGreaterThanOrEqualTo(wal, "the file as it is when scraped").And.BePositive();
         Value("switchboard_journal_wal_frames").Should().BeGreaterThanOrEqualTo(0);
         metrics.Should().Contain("# TYPE switchboard_journal_wal_frames gauge");
+        Value("switchboard_journal_checkpoint_failures_total").Should().Be(0);
     }
 
     [Fact]

@@ -49,6 +49,7 @@ public sealed class SqliteJournalStore : SqlJournalStore
     private readonly TimeSpan _checkpointInterval;
     private readonly int _walRestartFrames;
     private readonly SqliteDedup _dedup;
+    private long _checkpointFailures;
 
     // The single-event INSERT without ON CONFLICT: a new file has no unique index for it to name, and
     // every key is looked up before it is inserted (SqliteDedup).
@@ -239,22 +240,45 @@ public sealed class SqliteJournalStore : SqlJournalStore
                     }
                     else if (rc != raw.SQLITE_BUSY)
                     {
-                        connection.Dispose();
-                        connection = null;
+                        CheckpointFailed(raw.sqlite3_errstr(rc).utf8_to_string());
+                        DiscardCheckpointConnection(ref connection);
                     }
                 }
-                catch (SqliteException)
+                catch (SqliteException ex)
                 {
                     // Could not open the file (gone, unreadable): the writer reports the store's
-                    // health, not this loop; try again next round on a new connection.
-                    connection?.Dispose();
-                    connection = null;
+                    // health; this loop counts it (/metrics) and tries again next round on a new connection.
+                    CheckpointFailed(ex.Message);
+                    DiscardCheckpointConnection(ref connection);
                 }
             }
         }
         finally
         {
             connection?.Dispose();
+        }
+    }
+
+    /// <summary>Background checkpoints that failed (not those skipped because the writer was busy) since start.</summary>
+    public long CheckpointFailures => Interlocked.Read(ref _checkpointFailures);
+
+    /// <summary>Why the last background checkpoint failed (SQLite's message), or null if none has.</summary>
+    public string? LastCheckpointError { get; private set; }
+
+    private void CheckpointFailed(string error)
+    {
+        LastCheckpointError = error;
+        Interlocked.Increment(ref _checkpointFailures);
+    }
+
+    // Cleared from the pool too: a connection returned after a failure would be handed out again as it is.
+    private static void DiscardCheckpointConnection(ref SqliteConnection? connection)
+    {
+        if (connection is not null)
+        {
+            SqliteConnection.ClearPool(connection);
+            connection.Dispose();
+            connection = null;
         }
     }
 
