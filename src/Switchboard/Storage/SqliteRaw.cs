@@ -55,4 +55,29 @@ internal static class SqliteRaw
         var rc = raw.sqlite3_wal_checkpoint_v2(connection.Handle, "main", raw.SQLITE_CHECKPOINT_PASSIVE, out var log, out var copied);
         return (rc, log, copied);
     }
+
+    // SQLITE_FCNTL_HAS_MOVED (sqlite.org/c3ref/c_fcntl_begin_atomic_write.html): "sets the integer
+    // pointed to by the argument to 1 if the database file has been unlinked or renamed since it was
+    // opened, or 0 otherwise" (the unix VFS stat()s the path and compares inodes).
+    private const int FcntlHasMoved = 20;
+
+    private static readonly byte[] MainDatabase = "main\0"u8.ToArray();
+
+    /// <summary>
+    /// Whether the connection's main database file was deleted or renamed since it was opened. In WAL
+    /// mode SQLite goes on committing into the open file then (only rollback journals are refused with
+    /// SQLITE_READONLY_DBMOVED), and whatever it commits is gone with the process.
+    /// </summary>
+    public static bool HasMoved(SqliteConnection connection)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        var moved = 0;
+        var rc = FileControl(connection.Handle!.DangerousGetHandle(), MainDatabase, FcntlHasMoved, ref moved);
+        return rc == raw.SQLITE_OK && moved != 0;
+    }
+
+    // SQLitePCLRaw 3 does not wrap sqlite3_file_control; the native library it loads (e_sqlite3, from
+    // the SQLitePCLRaw.bundle_e_sqlite3 package) exports it.
+    [System.Runtime.InteropServices.DllImport("e_sqlite3", EntryPoint = "sqlite3_file_control", CallingConvention = System.Runtime.InteropServices.CallingConvention.Cdecl)]
+    private static extern int FileControl(IntPtr db, byte[] zDbNameNulTerminated, int op, ref int arg);
 }

@@ -7,7 +7,9 @@ namespace Switchboard.Storage;
 /// long-lived connection keeps its prepared statements and per-connection pragmas (synchronous is
 /// per connection). Transactions are <c>BEGIN IMMEDIATE</c>, so a competing writer is met at BEGIN,
 /// where the busy timeout applies, not halfway through. After a failed write (disk full, file gone,
-/// lock timeout) the next write starts on a fresh connection rather than trust this one's state.
+/// lock timeout) the next write starts on a fresh connection rather than trust this one's state. A
+/// transaction is not committed once the file has been deleted or renamed under it (SQLite would
+/// commit into the unlinked file in WAL mode), and a reopen never creates the file anew.
 /// </summary>
 public sealed class SqliteWriter(string connectionString, string pragmas) : IAsyncDisposable
 {
@@ -15,6 +17,19 @@ public sealed class SqliteWriter(string connectionString, string pragmas) : IAsy
     private SqliteConnection? _connection;
     private int _disposed;
     private volatile bool _checkpointWanted;
+    private bool _opened;
+    private readonly string _reopenConnectionString = WithoutCreate(connectionString);
+
+    private static string WithoutCreate(string connectionString)
+    {
+        var builder = new SqliteConnectionStringBuilder(connectionString);
+        if (builder.Mode == SqliteOpenMode.ReadWriteCreate)
+        {
+            builder.Mode = SqliteOpenMode.ReadWrite;
+        }
+
+        return builder.ToString();
+    }
 
     /// <summary>
     /// Asks for a PASSIVE checkpoint on this connection before its next write transaction. A checkpoint
@@ -49,6 +64,13 @@ public sealed class SqliteWriter(string connectionString, string pragmas) : IAsy
                 // deferred: false is BEGIN IMMEDIATE: the write lock is taken here, not at the first write.
                 await using var tx = connection.BeginTransaction(deferred: false);
                 result = await work(connection, tx, cancellationToken).ConfigureAwait(false);
+                if (SqliteRaw.HasMoved(connection))
+                {
+                    // One stat() of the path per transaction. Committed into a file that is no longer at
+                    // its path, an acknowledged event would be lost with the process: roll back, fail.
+                    throw new IOException($"The database file {new SqliteConnectionStringBuilder(connectionString).DataSource} was deleted or moved while open; nothing was committed. Put it back, or restart Switchboard.");
+                }
+
                 await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
             }
             catch
@@ -80,10 +102,13 @@ public sealed class SqliteWriter(string connectionString, string pragmas) : IAsy
             return _connection;
         }
 
-        var connection = new SqliteConnection(connectionString);
+        // After the first open the file must exist: a file deleted under the running server is not
+        // silently replaced by an empty one (writes fail until it is back).
+        var connection = new SqliteConnection(_opened ? _reopenConnectionString : connectionString);
         try
         {
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            _opened = true;
             await using var pragma = connection.CreateCommand();
             pragma.CommandText = pragmas;
             await pragma.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);

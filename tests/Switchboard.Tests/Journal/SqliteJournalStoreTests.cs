@@ -165,6 +165,20 @@ public sealed class SqliteJournalStoreTests : JournalStoreContract
     }
 
     [Fact]
+    public async Task A_journal_file_deleted_under_the_writer_fails_every_commit_and_is_not_created_again()
+    {
+        await Store.AppendAsync([Event("m1", "before")], default);
+
+        File.Delete(DbPath);
+        var append = () => Store.AppendAsync([Event("m1", "into-a-ghost")], default);
+
+        (await append.Should().ThrowAsync<IOException>()).WithMessage("*deleted or moved*");
+        await append.Should().ThrowAsync<SqliteException>("the reopened writer does not create an empty file");
+        await Store.Invoking(s => s.CheckWritableAsync(default)).Should().ThrowAsync<SqliteException>();
+        File.Exists(DbPath).Should().BeFalse();
+    }
+
+    [Fact]
     public async Task After_a_failed_transaction_the_writer_starts_on_a_fresh_connection_not_a_pooled_one()
     {
         var path = Path.Combine(_dir.Path, "writer.db");

@@ -55,4 +55,24 @@ public sealed class SqliteReceivingTests : ReceivingContract
         (await Server.PostFormAsync(Bitrix24Events.ExternalCallStart(Portal, callId))).StatusCode.Should().Be(HttpStatusCode.OK);
         (await Server.Store.ListEventsAsync(new(CallId: callId), default)).Should().ContainSingle("the refused delivery was not half-kept");
     }
+
+    [Fact]
+    public async Task A_journal_file_moved_away_under_the_server_gets_503_not_a_200_into_a_ghost_file_until_it_is_back()
+    {
+        var path = Path.Combine(Server.DataDirectory!, "switchboard.db");
+        var callId = Bitrix24Events.NewCallId();
+        (await Server.PostFormAsync(Bitrix24Events.ExternalCallStart(Portal, Bitrix24Events.NewCallId()))).StatusCode.Should().Be(HttpStatusCode.OK);
+
+        File.Move(path, path + ".away");
+        var refused = await Server.PostFormAsync(Bitrix24Events.ExternalCallStart(Portal, callId));
+        var ready = await Server.Client.GetAsync("/readyz");
+        File.Exists(path).Should().BeFalse("no empty journal is created in the file's place");
+        File.Move(path + ".away", path);
+
+        await ShouldBeProblemAsync(refused, HttpStatusCode.ServiceUnavailable);
+        ready.StatusCode.Should().Be(HttpStatusCode.ServiceUnavailable);
+        (await Server.Client.GetAsync("/readyz")).StatusCode.Should().Be(HttpStatusCode.OK);
+        (await Server.PostFormAsync(Bitrix24Events.ExternalCallStart(Portal, callId))).StatusCode.Should().Be(HttpStatusCode.OK);
+        (await Server.Store.ListEventsAsync(new(CallId: callId), default)).Should().ContainSingle();
+    }
 }
