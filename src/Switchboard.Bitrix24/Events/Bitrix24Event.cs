@@ -32,13 +32,21 @@ public abstract record Bitrix24Event
 
     /// <summary>The Bitrix24 call id the event is about, if any.</summary>
     public virtual string? CallId => null;
+
+    /// <summary>
+    /// The longest CALL_ID read as one. Bitrix24's are about 60 characters (<c>externalCall.</c>, an md5,
+    /// a timestamp; REFERENCE.md §5). Anything far longer is not a call id, and it would not fit the
+    /// ledger's keys: a PostgreSQL B-tree entry is at most 2,704 bytes, and one such row stopped every
+    /// ledger pass behind it.
+    /// </summary>
+    public const int MaxCallIdLength = 256;
 }
 
 /// <summary>Any event without a typed class here; its <see cref="Bitrix24Event.Data"/> is all there is.</summary>
 public sealed record UntypedEvent : Bitrix24Event
 {
     /// <inheritdoc/>
-    public override string? CallId => Data.GetString("CALL_ID") is { Length: > 0 } id ? id : null;
+    public override string? CallId => Data.GetString("CALL_ID") is { Length: > 0 and <= MaxCallIdLength } id ? id : null;
 }
 
 /// <summary>

@@ -78,7 +78,7 @@ public static class Bitrix24EventReader
                 CallListId = f.Long("CALL_LIST_ID") is { } list and not 0 ? list : null,
                 LineNumber = f.Text("LINE_NUMBER"),
                 IsMobile = f.Bool("IS_MOBILE"),
-                ExternalCallId = f.Text("CALL_ID"),
+                ExternalCallId = f.CallId(),
                 CrmEntityType = CrmEntityType.From(f.Text("CRM_ENTITY_TYPE")),
                 CrmEntityId = f.Long("CRM_ENTITY_ID"),
             },
@@ -95,7 +95,7 @@ public static class Bitrix24EventReader
             EventNames.VoximplantCallInit => new VoximplantCallInitEvent
             {
                 Name = name, Auth = auth, Data = data,
-                VoximplantCallId = f.Text("CALL_ID"),
+                VoximplantCallId = f.CallId(),
                 CallType = f.CallType("CALL_TYPE"),
                 AccountSearchId = f.Text("ACCOUNT_SEARCH_ID"),
                 PhoneNumber = f.Text("PHONE_NUMBER"),
@@ -105,13 +105,13 @@ public static class Bitrix24EventReader
             EventNames.VoximplantCallStart => new VoximplantCallStartEvent
             {
                 Name = name, Auth = auth, Data = data,
-                VoximplantCallId = f.Text("CALL_ID"),
+                VoximplantCallId = f.CallId(),
                 UserId = f.Long("USER_ID"),
             },
             EventNames.VoximplantCallEnd => new VoximplantCallEndEvent
             {
                 Name = name, Auth = auth, Data = data,
-                VoximplantCallId = f.Text("CALL_ID"),
+                VoximplantCallId = f.CallId(),
                 CallType = f.CallType("CALL_TYPE"),
                 PhoneNumber = f.Text("PHONE_NUMBER"),
                 PortalNumber = f.Text("PORTAL_NUMBER"),
@@ -194,6 +194,19 @@ public static class Bitrix24EventReader
 
         /// <summary>The text, or null when absent. An empty string stays empty: EXTENSION="" is information.</summary>
         public string? Text(string key) => Node[key] is { IsValue: true } n ? n.Value : null;
+
+        // Longer than any CALL_ID Bitrix24 makes: a field problem (kept in the journal, read as none).
+        public string? CallId()
+        {
+            var text = Text("CALL_ID");
+            if (text is { Length: > Bitrix24Event.MaxCallIdLength })
+            {
+                Problems.Add(new FieldProblem(prefix is null ? "CALL_ID" : $"{prefix}[CALL_ID]", $"a call id of at most {Bitrix24Event.MaxCallIdLength} characters"));
+                return null;
+            }
+
+            return text;
+        }
 
         public long? Long(string key)
         {

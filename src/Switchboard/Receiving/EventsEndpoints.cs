@@ -26,6 +26,9 @@ public static class EventsEndpoints
         services.AddOptions<ReceivingOptions>().BindConfiguration(ReceivingOptions.SectionName)
             .Validate(o => o.MaxBodyBytes is > 0 and <= 16 * 1024 * 1024, "Switchboard:Receiving:MaxBodyBytes must be between 1 and 16777216.")
             .Validate(o => o.MaxKeys > 0 && o.MaxDepth > 0 && o.MaxKeyLength > 0 && o.MaxValueLength > 0, "Switchboard:Receiving limits must be positive.")
+            // System.Text.Json reads and writes at most 64 levels by default (the journal's JSON redaction
+            // re-parses the body): a deeper limit would turn a deep body into a 500 after it was accepted.
+            .Validate(o => o.MaxDepth <= 64, "Switchboard:Receiving:MaxDepth must be at most 64.")
             .ValidateOnStart();
         services.AddSingleton<EventReceiver>();
         return services;

@@ -675,6 +675,27 @@ public sealed class Bitrix24EventReaderTests
     }
 
     [Theory]
+    [InlineData("ONEXTERNALCALLSTART")]
+    [InlineData("ONVOXIMPLANTCALLINIT")]
+    [InlineData("ONVOXIMPLANTCALLSTART")]
+    [InlineData("ONVOXIMPLANTCALLEND")]
+    [InlineData("ONCRMSOMETHING")]
+    public void A_CALL_ID_longer_than_256_characters_is_a_field_problem_and_reads_as_none(string name)
+    {
+        var longest = new string('a', Bitrix24Event.MaxCallIdLength);
+
+        var kept = Bitrix24EventReader.Read(PhpFormParser.Parse($"event={name}&data%5BCALL_ID%5D={longest}").Root!).Event!;
+        var tooLong = Bitrix24EventReader.Read(PhpFormParser.Parse($"event={name}&data%5BCALL_ID%5D={longest}b").Root!).Event!;
+
+        kept.CallId.Should().Be(longest);
+        tooLong.CallId.Should().BeNull();
+        if (tooLong is not UntypedEvent)
+        {
+            tooLong.Problems.Should().ContainSingle(p => p.Field == "data[CALL_ID]");
+        }
+    }
+
+    [Theory]
     [InlineData("+ONAPPINSTALL+", "ONAPPINSTALL")]
     [InlineData("ONCRMDYNAMICITEMADD_128", "ONCRMDYNAMICITEMADD_128")]
     [InlineData("onSome.Vendor-Event:1", "ONSOME.VENDOR-EVENT:1")]

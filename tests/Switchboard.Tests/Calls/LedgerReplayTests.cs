@@ -27,6 +27,39 @@ public sealed class LedgerReplayTests : IAsyncLifetime
     [Fact]
     public Task On_PostgreSQL_a_replay_of_the_whole_journal_changes_nothing() => ReplayAsync(_db.ConnectionString);
 
+    [Fact]
+    public Task On_SQLite_a_call_id_longer_than_any_real_one_is_journaled_and_does_not_stop_the_ledger() => OverlongCallIdAsync(null);
+
+    [Fact]
+    public Task On_PostgreSQL_a_call_id_longer_than_any_real_one_is_journaled_and_does_not_stop_the_ledger() => OverlongCallIdAsync(_db.ConnectionString);
+
+    // 3,000 random characters: over PostgreSQL's B-tree entry limit (2,704 bytes) in the ledger's keys,
+    // where such a row failed every pass and stopped the ledger for all portals.
+    private static async Task OverlongCallIdAsync(string? postgres)
+    {
+        await using var server = await SwitchboardServer.StartAsync(postgres, new Dictionary<string, string?>
+        {
+            ["Switchboard:Install:AllowedDomains"] = "127.0.0.1",
+            ["Switchboard:Outbox:Enabled"] = "false",
+            ["Switchboard:Ledger:PollInterval"] = "00:00:00.050",
+        });
+        var portal = TestPortal.Create("127.0.0.1");
+        (await server.PostFormAsync(Bitrix24Events.Install(portal))).EnsureSuccessStatusCode();
+        var random = new Random(7);
+        var huge = new string(Enumerable.Range(0, 3000).Select(_ => (char)random.Next('!', '~' + 1)).ToArray());
+        var normal = Bitrix24Events.NewCallId();
+
+        (await server.PostFormAsync(Bitrix24Events.ExternalCallStart(portal, huge))).StatusCode.Should().Be(System.Net.HttpStatusCode.OK, "the event is kept");
+        (await server.PostFormAsync(Bitrix24Events.ExternalCallStart(portal, normal))).EnsureSuccessStatusCode();
+
+        var calls = server.Services.GetRequiredService<SqlCallStore>();
+        var journalEnd = (await server.Store.ListEventsAsync(new Switchboard.Journal.JournalQuery(1), default))[0].Id;
+        await PortalLab.WaitUntilAsync(async () => await calls.GetCursorAsync(default) == journalEnd, "the ledger has folded past the long CALL_ID");
+        (await calls.GetAsync(portal.MemberId, normal, default)).Should().NotBeNull();
+        server.Logs.Lines.Should().NotContain(l => l.Contains("Ledger pass failed", StringComparison.Ordinal));
+        server.Logs.Lines.Should().Contain(l => l.Contains("data[CALL_ID]", StringComparison.Ordinal) && l.Contains("at most 256", StringComparison.Ordinal));
+    }
+
     private static async Task ReplayAsync(string? postgres)
     {
         await using var server = await SwitchboardServer.StartAsync(postgres, new Dictionary<string, string?>

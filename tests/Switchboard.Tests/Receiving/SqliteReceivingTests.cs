@@ -57,6 +57,14 @@ public sealed class SqliteReceivingTests : ReceivingContract
     }
 
     [Fact]
+    public async Task A_nesting_limit_deeper_than_the_JSON_reader_takes_is_refused_at_start()
+    {
+        var start = () => SwitchboardServer.StartAsync(settings: new Dictionary<string, string?> { ["Switchboard:Receiving:MaxDepth"] = "65" });
+
+        (await start.Should().ThrowAsync<Microsoft.Extensions.Options.OptionsValidationException>()).WithMessage("*at most 64*");
+    }
+
+    [Fact]
     public async Task A_journal_file_moved_away_under_the_server_gets_503_not_a_200_into_a_ghost_file_until_it_is_back()
     {
         var path = Path.Combine(Server.DataDirectory!, "switchboard.db");
