@@ -47,6 +47,10 @@ public sealed record PortalGuard(PortalGuardKind Kind, string? TokenHash = null)
 
     /// <summary>The portal must be installed (ONAPPUPDATE that brings a new token and passed the install policy).</summary>
     public static PortalGuard Installed { get; } = new(PortalGuardKind.Installed);
+
+    /// <summary>Never stored: answered as a duplicate if the journal already holds the event, refused otherwise
+    /// (a copy of an uninstall that has committed).</summary>
+    public static PortalGuard DuplicateOnly { get; } = new(PortalGuardKind.DuplicateOnly);
 }
 
 /// <summary>See <see cref="PortalGuard"/>.</summary>
@@ -58,6 +62,8 @@ public enum PortalGuardKind
     Installed,
     /// <summary>Installed with this token.</summary>
     TokenMatches,
+    /// <summary>Only a copy of an event already in the journal; nothing is ever inserted.</summary>
+    DuplicateOnly,
 }
 
 /// <summary>A change to a portal, applied in the same transaction as the event that causes it, and only if that event is new.</summary>

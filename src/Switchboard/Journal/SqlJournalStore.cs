@@ -310,7 +310,7 @@ public abstract class SqlJournalStore : IJournalStore
                 // Ordinary events go in bulk; an event that changes its portal (install, update,
                 // uninstall: rare) ends the run and goes alone, so every event after it in the batch
                 // is checked against the portal as it changed.
-                if (i < batch.Count && batch[i].Change is null)
+                if (i < batch.Count && batch[i].Change is null && batch[i].Guard.Kind != PortalGuardKind.DuplicateOnly)
                 {
                     continue;
                 }
@@ -426,6 +426,7 @@ public abstract class SqlJournalStore : IJournalStore
     {
         PortalGuardKind.None => true,
         PortalGuardKind.Installed => installedPortals.ContainsKey(a.MemberId),
+        PortalGuardKind.DuplicateOnly => false,
         _ => installedPortals.TryGetValue(a.MemberId, out var hash) && hash is not null && string.Equals(hash, a.Guard.TokenHash, StringComparison.Ordinal),
     };
 
@@ -458,6 +459,13 @@ public abstract class SqlJournalStore : IJournalStore
     /// <summary>One event, alone: the path of events that change their portal.</summary>
     private async Task<AppendResult> AppendOneAsync(DbConnection connection, DbTransaction tx, JournalAppend a, CancellationToken ct)
     {
+        if (a.Guard.Kind == PortalGuardKind.DuplicateOnly)
+        {
+            return (await FindIdsAsync(connection, tx, [a.DedupKey], ct).ConfigureAwait(false)).TryGetValue(a.DedupKey, out var copyOf)
+                ? new AppendResult(AppendStatus.Duplicate, copyOf)
+                : new AppendResult(AppendStatus.PortalRejected, null);
+        }
+
         if (ChecksDuplicatesBeforeInsert && (await FindIdsAsync(connection, tx, [a.DedupKey], ct).ConfigureAwait(false)).TryGetValue(a.DedupKey, out var known))
         {
             return new AppendResult(AppendStatus.Duplicate, known);

@@ -84,12 +84,12 @@ public sealed class EventVerifier(PortalDirectory portals, InstallPolicy policy,
         if (portal.State != PortalState.Installed)
         {
             // A copy of the uninstall itself, with the token it was verified with: a retry, or one of
-            // several identical deliveries that arrived after the first committed. Accepted so that the
-            // journal's dedup answers it as the duplicate it is (RELIABILITY.md, Dedup: "all 2xx"); it
-            // changes nothing, and every other event of the portal stays refused.
+            // several identical deliveries that arrived after the first committed. Passed to the journal
+            // only to be answered as the duplicate it is (RELIABILITY.md, Dedup: "all 2xx"): the store
+            // never inserts it, and refuses it (401) if the journal does not hold that very event.
             if (ev is AppUninstallEvent && DigestEquals(portal.UninstalledTokenHash, digest))
             {
-                return Verdict.Accept(PortalGuard.None);
+                return Verdict.Accept(PortalGuard.DuplicateOnly);
             }
 
             return Verdict.Reject(Rejection.Uninstalled, "The portal has uninstalled Switchboard.");

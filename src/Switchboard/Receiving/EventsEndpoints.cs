@@ -188,8 +188,11 @@ public sealed partial class EventReceiver(
                     LogDuplicate(logger, ev.Name, ev.Auth.MemberId, ev.CallId, result.Id);
                     return Receipt(result.Id!.Value, duplicate: true);
                 default:
-                    // The portal changed between the check and the commit (e.g. uninstalled meanwhile).
-                    return Rejected(ev, Rejection.UnknownPortal, "No installed portal has this auth[member_id] and auth[application_token].", Remote(http));
+                    // The portal changed between the check and the commit (e.g. uninstalled meanwhile), or
+                    // an uninstall for an uninstalled portal that is not a copy of the one it committed.
+                    return verdict.Guard!.Kind == PortalGuardKind.DuplicateOnly
+                        ? Rejected(ev, Rejection.Uninstalled, "The portal has uninstalled Switchboard.", Remote(http))
+                        : Rejected(ev, Rejection.UnknownPortal, "No installed portal has this auth[member_id] and auth[application_token].", Remote(http));
             }
         }
         finally

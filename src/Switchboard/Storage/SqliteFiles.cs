@@ -5,17 +5,22 @@ namespace Switchboard.Storage;
 /// <summary>How Switchboard opens a SQLite file: one connection-string shape, WAL set once on the file, pooled readers.</summary>
 public static class SqliteFiles
 {
-    /// <summary>Read-write-create, private cache, pooled; <paramref name="busyTimeout"/> is how long a command waits for a lock.</summary>
+    /// <summary>
+    /// Read-write, private cache, pooled; <paramref name="busyTimeout"/> is how long a command waits for a
+    /// lock. Never creates the file (<see cref="PrepareAsync"/> does, once, at start): a file deleted or
+    /// moved under a running server must not be replaced by an empty one by the next connection that opens
+    /// it (a reader, the checkpointer), which would also make SQLite drop the <c>-wal</c> left at the path.
+    /// </summary>
     public static string ConnectionString(string path, TimeSpan busyTimeout) => new SqliteConnectionStringBuilder
     {
         DataSource = path,
-        Mode = SqliteOpenMode.ReadWriteCreate,
+        Mode = SqliteOpenMode.ReadWrite,
         Cache = SqliteCacheMode.Private,
         Pooling = true,
         DefaultTimeout = (int)Math.Ceiling(busyTimeout.TotalSeconds),
     }.ToString();
 
-    /// <summary>Creates the folder and puts the file in WAL mode (a property of the file that sticks once set).</summary>
+    /// <summary>Creates the folder and the file, and puts the file in WAL mode (a property of the file that sticks once set).</summary>
     public static async Task PrepareAsync(string path, string connectionString, TimeSpan busyTimeout, CancellationToken cancellationToken)
     {
         var directory = Path.GetDirectoryName(path);
@@ -24,7 +29,8 @@ public static class SqliteFiles
             Directory.CreateDirectory(directory);
         }
 
-        await using var connection = new SqliteConnection(connectionString);
+        var create = new SqliteConnectionStringBuilder(connectionString) { Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false };
+        await using var connection = new SqliteConnection(create.ToString());
         await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var wal = connection.CreateCommand();
         wal.CommandText = $"PRAGMA busy_timeout = {(int)busyTimeout.TotalMilliseconds}; PRAGMA journal_mode = WAL;";

@@ -9,7 +9,7 @@ namespace Switchboard.Storage;
 /// where the busy timeout applies, not halfway through. After a failed write (disk full, file gone,
 /// lock timeout) the next write starts on a fresh connection rather than trust this one's state. A
 /// transaction is not committed once the file has been deleted or renamed under it (SQLite would
-/// commit into the unlinked file in WAL mode), and a reopen never creates the file anew.
+/// commit into the unlinked file in WAL mode).
 /// </summary>
 public sealed class SqliteWriter(string connectionString, string pragmas) : IAsyncDisposable
 {
@@ -17,19 +17,6 @@ public sealed class SqliteWriter(string connectionString, string pragmas) : IAsy
     private SqliteConnection? _connection;
     private int _disposed;
     private volatile bool _checkpointWanted;
-    private bool _opened;
-    private readonly string _reopenConnectionString = WithoutCreate(connectionString);
-
-    private static string WithoutCreate(string connectionString)
-    {
-        var builder = new SqliteConnectionStringBuilder(connectionString);
-        if (builder.Mode == SqliteOpenMode.ReadWriteCreate)
-        {
-            builder.Mode = SqliteOpenMode.ReadWrite;
-        }
-
-        return builder.ToString();
-    }
 
     /// <summary>
     /// Asks for a PASSIVE checkpoint on this connection before its next write transaction. A checkpoint
@@ -102,13 +89,12 @@ public sealed class SqliteWriter(string connectionString, string pragmas) : IAsy
             return _connection;
         }
 
-        // After the first open the file must exist: a file deleted under the running server is not
-        // silently replaced by an empty one (writes fail until it is back).
-        var connection = new SqliteConnection(_opened ? _reopenConnectionString : connectionString);
+        // Switchboard's connection strings never create the file (SqliteFiles.ConnectionString): one
+        // deleted under the running server is not replaced by an empty one; writes fail until it is back.
+        var connection = new SqliteConnection(connectionString);
         try
         {
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-            _opened = true;
             await using var pragma = connection.CreateCommand();
             pragma.CommandText = pragmas;
             await pragma.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
@@ -138,6 +124,8 @@ public sealed class SqliteWriter(string connectionString, string pragmas) : IAsy
         {
             if (_connection is not null)
             {
+                // Closed for real, not parked in the pool: the -wal and -shm go when the last handle closes.
+                SqliteConnection.ClearPool(_connection);
                 await _connection.DisposeAsync().ConfigureAwait(false);
                 _connection = null;
             }

@@ -226,6 +226,15 @@ public sealed class SqliteJournalStore : SqlJournalStore
                 try
                 {
                     connection ??= OpenCheckpointConnection();
+                    if (SqliteRaw.HasMoved(connection))
+                    {
+                        // The file was deleted or renamed: checkpointing the open one would copy the log
+                        // into a file nobody reads. Counted, and a new connection next round (which fails
+                        // until the file is back: connections never create it).
+                        CheckpointFailed("The journal file was deleted or moved while Switchboard had it open.");
+                        DiscardCheckpointConnection(ref connection);
+                        continue;
+                    }
 
                     // Busy: the next round tries again; commits do not depend on it. Any other error (the
                     // file gone, unreadable): a new connection next round.
