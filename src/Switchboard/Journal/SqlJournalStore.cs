@@ -459,16 +459,20 @@ public abstract class SqlJournalStore : IJournalStore
     /// <summary>One event, alone: the path of events that change their portal.</summary>
     private async Task<AppendResult> AppendOneAsync(DbConnection connection, DbTransaction tx, JournalAppend a, CancellationToken ct)
     {
-        if (a.Guard.Kind == PortalGuardKind.DuplicateOnly)
+        // A copy is found before the insert where the store looks keys up first, and always for a
+        // DuplicateOnly event, which is never inserted.
+        var duplicateOnly = a.Guard.Kind == PortalGuardKind.DuplicateOnly;
+        if (ChecksDuplicatesBeforeInsert || duplicateOnly)
         {
-            return (await FindIdsAsync(connection, tx, [a.DedupKey], ct).ConfigureAwait(false)).TryGetValue(a.DedupKey, out var copyOf)
-                ? new AppendResult(AppendStatus.Duplicate, copyOf)
-                : new AppendResult(AppendStatus.PortalRejected, null);
-        }
+            if ((await FindIdsAsync(connection, tx, [a.DedupKey], ct).ConfigureAwait(false)).TryGetValue(a.DedupKey, out var known))
+            {
+                return new AppendResult(AppendStatus.Duplicate, known);
+            }
 
-        if (ChecksDuplicatesBeforeInsert && (await FindIdsAsync(connection, tx, [a.DedupKey], ct).ConfigureAwait(false)).TryGetValue(a.DedupKey, out var known))
-        {
-            return new AppendResult(AppendStatus.Duplicate, known);
+            if (duplicateOnly)
+            {
+                return new AppendResult(AppendStatus.PortalRejected, null);
+            }
         }
 
         await using var insert = Command(connection, tx, InsertEventSqlText);

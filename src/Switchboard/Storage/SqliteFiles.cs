@@ -37,6 +37,18 @@ public static class SqliteFiles
         await wal.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Closes a connection for good: cleared from Microsoft.Data.Sqlite's pool first, since a disposed
+    /// pooled connection goes back to the pool and is handed out again as it is (after a failure, its
+    /// state cannot be trusted; at shutdown, the <c>-wal</c> and <c>-shm</c> go only when the last handle closes).
+    /// </summary>
+    public static void Discard(SqliteConnection connection)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        SqliteConnection.ClearPool(connection);
+        connection.Dispose();
+    }
+
     /// <summary>An open pooled connection for reading.</summary>
     public static async ValueTask<SqliteConnection> OpenAsync(string connectionString, CancellationToken cancellationToken)
     {

@@ -64,10 +64,8 @@ public sealed class SqliteWriter(string connectionString, string pragmas) : IAsy
             {
                 completed?.Invoke(false);
 
-                // Cleared from Microsoft.Data.Sqlite's pool first: disposed, it would go back to the pool
-                // and be handed out again as it is, so the next write would not start on a fresh handle.
-                SqliteConnection.ClearPool(connection);
-                await connection.DisposeAsync().ConfigureAwait(false);
+                // Not back to the pool: the next write starts on a fresh handle.
+                SqliteFiles.Discard(connection);
                 _connection = null;
                 throw;
             }
@@ -101,8 +99,7 @@ public sealed class SqliteWriter(string connectionString, string pragmas) : IAsy
         }
         catch
         {
-            SqliteConnection.ClearPool(connection);
-            await connection.DisposeAsync().ConfigureAwait(false);
+            SqliteFiles.Discard(connection);
             throw;
         }
 
@@ -124,9 +121,7 @@ public sealed class SqliteWriter(string connectionString, string pragmas) : IAsy
         {
             if (_connection is not null)
             {
-                // Closed for real, not parked in the pool: the -wal and -shm go when the last handle closes.
-                SqliteConnection.ClearPool(_connection);
-                await _connection.DisposeAsync().ConfigureAwait(false);
+                SqliteFiles.Discard(_connection);
                 _connection = null;
             }
         }

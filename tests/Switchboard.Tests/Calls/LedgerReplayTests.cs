@@ -37,14 +37,8 @@ public sealed class LedgerReplayTests : IAsyncLifetime
     // where such a row failed every pass and stopped the ledger for all portals.
     private static async Task OverlongCallIdAsync(string? postgres)
     {
-        await using var server = await SwitchboardServer.StartAsync(postgres, new Dictionary<string, string?>
-        {
-            ["Switchboard:Install:AllowedDomains"] = "127.0.0.1",
-            ["Switchboard:Outbox:Enabled"] = "false",
-            ["Switchboard:Ledger:PollInterval"] = "00:00:00.050",
-        });
-        var portal = TestPortal.Create("127.0.0.1");
-        (await server.PostFormAsync(Bitrix24Events.Install(portal))).EnsureSuccessStatusCode();
+        var (server, portal) = await StartWithPortalAsync(postgres);
+        await using var _ = server;
         var random = new Random(7);
         var huge = new string(Enumerable.Range(0, 3000).Select(_ => (char)random.Next('!', '~' + 1)).ToArray());
         var normal = Bitrix24Events.NewCallId();
@@ -60,9 +54,10 @@ public sealed class LedgerReplayTests : IAsyncLifetime
         server.Logs.Lines.Should().Contain(l => l.Contains("data[CALL_ID]", StringComparison.Ordinal) && l.Contains("at most 256", StringComparison.Ordinal));
     }
 
-    private static async Task ReplayAsync(string? postgres)
+    // A server whose ledger polls every 50 ms and whose outbox is off, with one portal installed.
+    private static async Task<(SwitchboardServer Server, TestPortal Portal)> StartWithPortalAsync(string? postgres)
     {
-        await using var server = await SwitchboardServer.StartAsync(postgres, new Dictionary<string, string?>
+        var server = await SwitchboardServer.StartAsync(postgres, new Dictionary<string, string?>
         {
             ["Switchboard:Install:AllowedDomains"] = "127.0.0.1",
             ["Switchboard:Outbox:Enabled"] = "false",
@@ -70,6 +65,13 @@ public sealed class LedgerReplayTests : IAsyncLifetime
         });
         var portal = TestPortal.Create("127.0.0.1");
         (await server.PostFormAsync(Bitrix24Events.Install(portal))).EnsureSuccessStatusCode();
+        return (server, portal);
+    }
+
+    private static async Task ReplayAsync(string? postgres)
+    {
+        var (server, portal) = await StartWithPortalAsync(postgres);
+        await using var _ = server;
         var callIds = Enumerable.Range(0, 5).Select(_ => Bitrix24Events.NewCallId()).ToList();
         foreach (var id in callIds)
         {

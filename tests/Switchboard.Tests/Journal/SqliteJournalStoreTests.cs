@@ -149,17 +149,10 @@ public sealed class SqliteJournalStoreTests : JournalStoreContract
         (await store.AppendAsync([Event("m1", "before")], default))[0].Status.Should().Be(AppendStatus.Stored);
 
         // Wait for a round that opened the checkpointer's connection, then move the file under it.
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (store.WalFrames == 0 && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(20);
-        }
+        await PortalLab.WaitUntilAsync(() => store.WalFrames > 0, "a checkpoint round has run", TimeSpan.FromSeconds(10));
 
         File.Move(path, path + ".old");
-        while (store.CheckpointFailures < 2 && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(50);
-        }
+        await PortalLab.WaitUntilAsync(() => store.CheckpointFailures >= 2, "two checkpoint rounds have failed", TimeSpan.FromSeconds(10));
 
         store.CheckpointFailures.Should().BeGreaterThanOrEqualTo(2, "the open connection sees the move, and the next one cannot open the file");
         store.LastCheckpointError.Should().NotBeNullOrWhiteSpace();

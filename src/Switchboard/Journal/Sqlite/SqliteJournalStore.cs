@@ -280,13 +280,11 @@ public sealed class SqliteJournalStore : SqlJournalStore
         Interlocked.Increment(ref _checkpointFailures);
     }
 
-    // Cleared from the pool too: a connection returned after a failure would be handed out again as it is.
     private static void DiscardCheckpointConnection(ref SqliteConnection? connection)
     {
         if (connection is not null)
         {
-            SqliteConnection.ClearPool(connection);
-            connection.Dispose();
+            SqliteFiles.Discard(connection);
             connection = null;
         }
     }
@@ -304,7 +302,7 @@ public sealed class SqliteJournalStore : SqlJournalStore
         }
         catch
         {
-            connection.Dispose();
+            SqliteFiles.Discard(connection);
             throw;
         }
     }
