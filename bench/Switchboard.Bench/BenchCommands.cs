@@ -17,6 +17,7 @@ internal static class BenchCommands
         root.Subcommands.Add(Ceiling());
         root.Subcommands.Add(Compare());
         root.Subcommands.Add(RestBench.Command());
+        root.Subcommands.Add(FoldBench.Command());
         return root;
     }
 

@@ -35,6 +35,8 @@ public sealed class SqliteCallStore(SqliteOutboxStore outbox) : SqlCallStore(out
         ArgumentNullException.ThrowIfNull(rows);
         var db = ((SqliteConnection)connection).Handle!;
         SqliteRaw.Check(db, raw.sqlite3_prepare_v2(db, UpsertSql, out var stmt));
+        var json = new System.Buffers.ArrayBufferWriter<byte>(1024);
+        using var writer = new Utf8JsonWriter(json, CallJson.WriterOptions);
         using (stmt)
         {
             var updated = now.ToUnixTimeMilliseconds();
@@ -44,7 +46,11 @@ public sealed class SqliteCallStore(SqliteOutboxStore outbox) : SqlCallStore(out
                 SqliteRaw.BindText(db, stmt, 1, CallKey.Of(record.CallId));
                 SqliteRaw.BindText(db, stmt, 2, memberId);
                 SqliteRaw.BindText(db, stmt, 3, record.CallId);
-                SqliteRaw.BindUtf8(db, stmt, 4, CallJson.WriteUtf8(record));
+                json.ResetWrittenCount();
+                writer.Reset();
+                CallJson.WriteRecord(writer, record);
+                writer.Flush();
+                SqliteRaw.BindUtf8(db, stmt, 4, json.WrittenSpan);
                 SqliteRaw.BindInt64(db, stmt, 5, record.RequestedAt?.ToUnixTimeMilliseconds());
                 SqliteRaw.BindInt64(db, stmt, 6, record.EndedAt?.ToUnixTimeMilliseconds());
                 SqliteRaw.BindInt64(db, stmt, 7, updated);

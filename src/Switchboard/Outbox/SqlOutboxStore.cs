@@ -19,7 +19,8 @@ public abstract class SqlOutboxStore : IOutboxStore
         claimed_by, lease_until, last_error, completed_at, claims
         """;
 
-    private const string InsertSql = """
+    /// <summary>Adds one command unless its idempotency key is known: @kind, @key, @member_id, @payload, @created_at, @next_attempt_at (numbered 1 to 6 in that order).</summary>
+    protected const string InsertSql = """
         INSERT INTO outbox (kind, idempotency_key, member_id, payload, status, attempts, created_at, next_attempt_at)
         VALUES (@kind, @key, @member_id, @payload, 'pending', 0, @created_at, @next_attempt_at)
         ON CONFLICT (idempotency_key) DO NOTHING
@@ -195,8 +196,9 @@ public abstract class SqlOutboxStore : IOutboxStore
         return InsertAsync(connection, transaction, items, cancellationToken);
     }
 
+    /// <summary>Inserts the items in the caller's transaction; returns how many were new.</summary>
     // One prepared INSERT stepped per item; the affected-row count says new (1) or known key (0).
-    private static async Task<int> InsertAsync(DbConnection connection, DbTransaction tx, IReadOnlyList<OutboxItem> items, CancellationToken ct)
+    protected virtual async Task<int> InsertAsync(DbConnection connection, DbTransaction tx, IReadOnlyList<OutboxItem> items, CancellationToken ct)
     {
         if (items.Count == 0)
         {

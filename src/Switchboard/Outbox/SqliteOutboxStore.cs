@@ -59,6 +59,42 @@ public sealed class SqliteOutboxStore : SqlOutboxStore
     protected override string IndexHint(string index) => " INDEXED BY " + index;
 
     /// <inheritdoc/>
+    /// <remarks>
+    /// Through SQLite's own API, bound by position, like the ledger's upserts: the provider's by-name
+    /// binding was a tenth of the ledger's CPU per folded event (<c>switchboard-bench fold</c>).
+    /// </remarks>
+    protected override Task<int> InsertAsync(DbConnection connection, DbTransaction tx, IReadOnlyList<OutboxItem> items, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(items);
+        if (items.Count == 0)
+        {
+            return Task.FromResult(0);
+        }
+
+        var db = ((SqliteConnection)connection).Handle!;
+        SqliteRaw.Check(db, SQLitePCL.raw.sqlite3_prepare_v2(db, InsertSql, out var stmt));
+        using (stmt)
+        {
+            var added = 0;
+            foreach (var item in items)
+            {
+                ArgumentNullException.ThrowIfNull(item);
+                SqliteRaw.BindText(db, stmt, 1, item.Kind);
+                SqliteRaw.BindText(db, stmt, 2, item.Key);
+                SqliteRaw.BindText(db, stmt, 3, item.MemberId);
+                SqliteRaw.BindText(db, stmt, 4, item.Payload);
+                SqliteRaw.BindInt64(db, stmt, 5, item.CreatedAt.ToUnixTimeMilliseconds());
+                SqliteRaw.BindInt64(db, stmt, 6, (item.NotBefore ?? item.CreatedAt).ToUnixTimeMilliseconds());
+                SqliteRaw.Step(db, stmt);
+                added += SQLitePCL.raw.sqlite3_changes(db);
+            }
+
+            return Task.FromResult(added);
+        }
+    }
+
+    /// <inheritdoc/>
     public override async Task InitializeAsync(CancellationToken cancellationToken)
     {
         await SqliteFiles.PrepareAsync(Path, _connectionString, _busyTimeout, cancellationToken).ConfigureAwait(false);

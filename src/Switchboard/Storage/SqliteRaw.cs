@@ -13,8 +13,26 @@ internal static class SqliteRaw
     /// Binds text, or NULL, as UTF-8 with its length: the provider's string overload passes a
     /// NUL-terminated copy, which would cut a value with an embedded NUL (a CALL_ID can decode to one).
     /// </summary>
-    public static void BindText(sqlite3 db, sqlite3_stmt stmt, int index, string? value) =>
-        Check(db, value is null ? raw.sqlite3_bind_null(stmt, index) : raw.sqlite3_bind_text(stmt, index, System.Text.Encoding.UTF8.GetBytes(value)));
+    /// <remarks>SQLitePCLRaw binds a span as <c>SQLITE_TRANSIENT</c> (SQLite copies it), so short values
+    /// are encoded on the stack instead of into a new array per bind.</remarks>
+    public static void BindText(sqlite3 db, sqlite3_stmt stmt, int index, string? value)
+    {
+        if (value is null)
+        {
+            Check(db, raw.sqlite3_bind_null(stmt, index));
+            return;
+        }
+
+        if (value.Length <= 256)
+        {
+            Span<byte> utf8 = stackalloc byte[256 * 3];
+            var length = System.Text.Encoding.UTF8.GetBytes(value, utf8);
+            Check(db, raw.sqlite3_bind_text(stmt, index, utf8[..length]));
+            return;
+        }
+
+        Check(db, raw.sqlite3_bind_text(stmt, index, System.Text.Encoding.UTF8.GetBytes(value)));
+    }
 
     /// <summary>Binds UTF-8 text with its length.</summary>
     public static void BindUtf8(sqlite3 db, sqlite3_stmt stmt, int index, ReadOnlySpan<byte> value) =>
