@@ -41,6 +41,7 @@ public sealed partial class LedgerWorker(
     [FromKeyedServices(WorkSignal.OutboxEnqueued)] WorkSignal outboxEnqueued,
     SwitchboardMetrics metrics,
     TimeProvider time,
+    Outbox.StoreClock clock,
     ILogger<LedgerWorker> logger) : BackgroundService
 {
     private DateTimeOffset _lastPass = DateTimeOffset.MinValue;
@@ -91,7 +92,9 @@ public sealed partial class LedgerWorker(
                 read = rows.Count;
             }
 
-            var pass = await calls.FoldAsync(cursor, events, through, time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+            // The commands' due times on the database's clock, as the outbox compares them (StoreClock).
+            var now = await clock.NowAsync(cancellationToken).ConfigureAwait(false);
+            var pass = await calls.FoldAsync(cursor, events, through, now, cancellationToken).ConfigureAwait(false);
             if (pass.Conflict)
             {
                 continue; // another instance folded these rows first; read on from where it stopped

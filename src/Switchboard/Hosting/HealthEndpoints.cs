@@ -10,7 +10,7 @@ public static class HealthEndpoints
     {
         app.MapGet("/healthz", () => Results.Json(new HealthResponse("alive", null), HostingJson.Default.HealthResponse));
         app.MapGet("/readyz", ReadyAsync);
-        app.MapGet("/metrics", (MetricsCollector collector, IJournalStore store) => Results.Text(collector.Render(store), "text/plain; version=0.0.4; charset=utf-8"));
+        app.MapGet("/metrics", (MetricsCollector collector, IJournalStore store, Outbox.StoreClock clock) => Results.Text(collector.Render(store, clock), "text/plain; version=0.0.4; charset=utf-8"));
         return app;
     }
 

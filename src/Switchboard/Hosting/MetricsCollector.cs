@@ -65,7 +65,7 @@ public sealed class MetricsCollector : IDisposable
     }
 
     /// <summary>The exposition text.</summary>
-    public string Render(Journal.IJournalStore? store = null)
+    public string Render(Journal.IJournalStore? store = null, Outbox.StoreClock? clock = null)
     {
         var sb = new StringBuilder();
         foreach (var group in _series.OrderBy(s => s.Key.Name, StringComparer.Ordinal).ThenBy(s => s.Key.Labels, StringComparer.Ordinal).GroupBy(s => s.Key.Name))
@@ -92,6 +92,12 @@ public sealed class MetricsCollector : IDisposable
         if (store is Journal.Sqlite.SqliteJournalStore sqlite)
         {
             AppendWal(sb, sqlite);
+        }
+
+        if (clock is not null)
+        {
+            Header(sb, "switchboard_store_clock_offset_seconds", "gauge", "The database's clock minus this machine's, as last measured; outbox leases and due times use the database's (0 on SQLite).")
+                .Append("switchboard_store_clock_offset_seconds ").Append(clock.Offset.TotalSeconds.ToString("R", CultureInfo.InvariantCulture)).Append('\n');
         }
 
         return sb.ToString();

@@ -101,6 +101,7 @@ public static class SwitchboardHost
             .Validate(o => o.Problems().Count == 0, "Switchboard:Outbox settings are not valid (BatchSize, MaxAttempts, Lease, RetryBaseDelay, RetryMaxDelay, PollInterval must be positive).")
             .ValidateOnStart();
         services.AddSingleton<IOutboxHandler, TelephonyCommandHandler>();
+        services.AddSingleton<StoreClock>();
         services.AddSingleton<OutboxWorker>();
         services.AddHostedService(sp => sp.GetRequiredService<OutboxWorker>());
         return services;

@@ -62,4 +62,11 @@ public interface IOutboxStore : IAsyncDisposable
 
     /// <summary>Revives every dead item; returns how many.</summary>
     Task<int> RetryAllDeadAsync(DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The store's own clock, where instances on several machines share the store (PostgreSQL), or null
+    /// where every process using it runs on this machine's clock (SQLite: a local file). Leases and due
+    /// times are compared across instances, so they must all be on one clock (<see cref="OutboxWorker"/>).
+    /// </summary>
+    Task<DateTimeOffset?> DatabaseTimeAsync(CancellationToken cancellationToken);
 }

@@ -22,6 +22,7 @@ public sealed partial class OutboxWorker(
     [FromKeyedServices(WorkSignal.OutboxEnqueued)] WorkSignal enqueued,
     SwitchboardMetrics metrics,
     TimeProvider time,
+    StoreClock clock,
     ILogger<OutboxWorker> logger) : BackgroundService
 {
     private readonly Dictionary<string, IOutboxHandler> _byKind = handlers
@@ -78,7 +79,7 @@ public sealed partial class OutboxWorker(
     /// <summary>At most once an hour, when idle: deletes done commands older than <see cref="OutboxOptions.KeepDone"/>.</summary>
     private async Task PruneAsync(CancellationToken cancellationToken)
     {
-        var now = time.GetUtcNow();
+        var now = clock.Now;
         if (now - _lastPrune < TimeSpan.FromHours(1))
         {
             return;
@@ -100,7 +101,9 @@ public sealed partial class OutboxWorker(
     public async Task<int> PassAsync(CancellationToken cancellationToken)
     {
         var o = options.Value;
-        var claimed = await store.ClaimAsync(_workerId, Math.Max(1, o.BatchSize), o.Lease, time.GetUtcNow(), cancellationToken, _byKind.Keys).ConfigureAwait(false);
+        // The database's clock (StoreClock): leases are compared across instances on other machines.
+        var now = await clock.NowAsync(cancellationToken).ConfigureAwait(false);
+        var claimed = await store.ClaimAsync(_workerId, Math.Max(1, o.BatchSize), o.Lease, now, cancellationToken, _byKind.Keys).ConfigureAwait(false);
         if (claimed.Count == 0)
         {
             return 0;
@@ -142,7 +145,7 @@ public sealed partial class OutboxWorker(
             {
                 foreach (var entry in entries)
                 {
-                    await store.DeferAsync(entry.Id, _workerId, "Switchboard stopped while sending it.", time.GetUtcNow(), release.Token).ConfigureAwait(false);
+                    await store.DeferAsync(entry.Id, _workerId, "Switchboard stopped while sending it.", clock.Now, release.Token).ConfigureAwait(false);
                 }
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
@@ -184,7 +187,7 @@ public sealed partial class OutboxWorker(
     private async Task RecordAsync(OutboxEntry entry, CommandOutcome outcome, CancellationToken token)
     {
         var o = options.Value;
-        var now = time.GetUtcNow();
+        var now = clock.Now;
         switch (outcome)
         {
             case CommandOutcome.Done done:

@@ -41,5 +41,15 @@ public sealed class PostgresOutboxStore : SqlOutboxStore
         PostgresWrites.WriteAsync(_dataSource, work, cancellationToken);
 
     /// <inheritdoc/>
+    /// <remarks><c>clock_timestamp()</c>, the server's time when it is read (<c>now()</c> is the start of the transaction).</remarks>
+    public override async Task<DateTimeOffset?> DatabaseTimeAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var cmd = new NpgsqlCommand("SELECT clock_timestamp()", connection);
+        var value = await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+        return value is DateTime utc ? new DateTimeOffset(DateTime.SpecifyKind(utc, DateTimeKind.Utc)) : null;
+    }
+
+    /// <inheritdoc/>
     public override ValueTask DisposeAsync() => _dataSource.DisposeAsync();
 }

@@ -229,6 +229,10 @@ public abstract class SqlOutboxStore : IOutboxStore
     }
 
     /// <inheritdoc/>
+    /// <remarks>Null here: a store on this machine's clock. PostgreSQL's store reads the server's.</remarks>
+    public virtual Task<DateTimeOffset?> DatabaseTimeAsync(CancellationToken cancellationToken) => Task.FromResult<DateTimeOffset?>(null);
+
+    /// <inheritdoc/>
     public Task<IReadOnlyList<OutboxEntry>> ClaimAsync(string workerId, int max, TimeSpan leaseDuration, DateTimeOffset now, CancellationToken cancellationToken, IReadOnlyCollection<string>? kinds = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(workerId);

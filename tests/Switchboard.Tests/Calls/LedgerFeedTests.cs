@@ -256,7 +256,8 @@ public sealed class LedgerFeedTests : IDisposable
             _metrics = new SwitchboardMetrics(meters);
             Worker = new LedgerWorker(
                 calls, journal, feed, Options.Create(new LedgerOptions { PassInterval = TimeSpan.Zero, BatchSize = batchSize }),
-                new StoresReady(), _committed, _enqueued, _metrics, TimeProvider.System, NullLogger<LedgerWorker>.Instance);
+                new StoresReady(), _committed, _enqueued, _metrics, TimeProvider.System,
+                new StoreClock(Outbox, TimeProvider.System, NullLogger<StoreClock>.Instance), NullLogger<LedgerWorker>.Instance);
         }
 
         public SqliteOutboxStore Outbox { get; }
