@@ -51,7 +51,7 @@ public static class CallJson
         ArgumentNullException.ThrowIfNull(writer);
         ArgumentNullException.ThrowIfNull(record);
         writer.WriteStartObject();
-        writer.WriteString(Names.CallId, record.CallId);
+        WriteIfNotNull(writer, Names.CallId, record.CallId);
         WriteIfNotNull(writer, Names.ExternalCallId, record.ExternalCallId);
         WriteIfNotNull(writer, Names.MemberId, record.MemberId);
         if (record.Direction is { } direction)

@@ -87,10 +87,10 @@ public static partial class SwitchboardCli
                 return UsageError;
             }
 
-            return await WithLedgerAsync(parse, data, postgres, async (calls, _, console) =>
+            return await WithLedgerAsync(parse, data, postgres, async (calls, outbox, console) =>
             {
                 var id = parse.GetValue(callId)!;
-                var now = DateTimeOffset.UtcNow;
+                var now = await StoreNowAsync(outbox, ct).ConfigureAwait(false);
                 var applied = await calls.ApplyAsync(new ManualFinish(id, code.Value, TimeSpan.FromSeconds(seconds), now, userId), now, ct, parse.GetValue(callPortal)).ConfigureAwait(false);
                 if (applied is not { } result)
                 {
@@ -167,12 +167,12 @@ public static partial class SwitchboardCli
             {
                 if (all)
                 {
-                    var n = await outbox.RetryAllDeadAsync(DateTimeOffset.UtcNow, ct).ConfigureAwait(false);
+                    var n = await outbox.RetryAllDeadAsync(await StoreNowAsync(outbox, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
                     console.WriteLine($"{n} dead command(s) queued again.");
                     return 0;
                 }
 
-                if (!await outbox.RetryAsync(one!.Value, DateTimeOffset.UtcNow, ct).ConfigureAwait(false))
+                if (!await outbox.RetryAsync(one!.Value, await StoreNowAsync(outbox, ct).ConfigureAwait(false), ct).ConfigureAwait(false))
                 {
                     parse.InvocationConfiguration.Error.WriteLine($"No dead command with id {one}; only dead commands can be retried (see 'switchboard outbox list --dead').");
                     return NotFound;
@@ -214,4 +214,11 @@ public static partial class SwitchboardCli
 
     private static string Utc(DateTimeOffset? at) =>
         at?.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture) ?? "-";
+
+    /// <summary>
+    /// Now by the store's clock, for the due times the command writes: the servers compare them on the
+    /// database's clock (<see cref="Outbox.StoreClock"/>), and this machine's may be off. SQLite: this machine's.
+    /// </summary>
+    private static async Task<DateTimeOffset> StoreNowAsync(Outbox.SqlOutboxStore outbox, CancellationToken ct) =>
+        (await outbox.ReadClockAsync(TimeProvider.System, ct).ConfigureAwait(false))?.Database ?? DateTimeOffset.UtcNow;
 }

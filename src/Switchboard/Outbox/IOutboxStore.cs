@@ -64,9 +64,11 @@ public interface IOutboxStore : IAsyncDisposable
     Task<int> RetryAllDeadAsync(DateTimeOffset now, CancellationToken cancellationToken);
 
     /// <summary>
-    /// The store's own clock, where instances on several machines share the store (PostgreSQL), or null
-    /// where every process using it runs on this machine's clock (SQLite: a local file). Leases and due
-    /// times are compared across instances, so they must all be on one clock (<see cref="OutboxWorker"/>).
+    /// Reads the store's own clock, where instances on several machines share the store (PostgreSQL),
+    /// with this process's clock just before and after the read (a connection already open, so only the
+    /// query's round trip is in between); null where every process using the store runs on this
+    /// machine's clock (SQLite: a local file). Leases and due times are compared across instances, so
+    /// they must all be on one clock (<see cref="StoreClock"/>).
     /// </summary>
-    Task<DateTimeOffset?> DatabaseTimeAsync(CancellationToken cancellationToken);
+    Task<ClockReading?> ReadClockAsync(TimeProvider time, CancellationToken cancellationToken);
 }

@@ -78,3 +78,9 @@ public enum FailOutcome
     /// <summary>The maximum number of attempts is reached: dead, listed, waiting for a manual retry.</summary>
     Dead,
 }
+
+/// <summary>One reading of the store's clock (<see cref="IOutboxStore.ReadClockAsync"/>).</summary>
+/// <param name="Before">This process's clock just before the query.</param>
+/// <param name="Database">The store's clock, read during the query.</param>
+/// <param name="After">This process's clock just after it.</param>
+public sealed record ClockReading(DateTimeOffset Before, DateTimeOffset Database, DateTimeOffset After);

@@ -41,13 +41,26 @@ public sealed class PostgresOutboxStore : SqlOutboxStore
         PostgresWrites.WriteAsync(_dataSource, work, cancellationToken);
 
     /// <inheritdoc/>
-    /// <remarks><c>clock_timestamp()</c>, the server's time when it is read (<c>now()</c> is the start of the transaction).</remarks>
-    public override async Task<DateTimeOffset?> DatabaseTimeAsync(CancellationToken cancellationToken)
+    /// <remarks>
+    /// <c>clock_timestamp()</c>, the server's time when it is read (<c>now()</c> is the start of the
+    /// transaction), read as a <see cref="DateTimeOffset"/>: Npgsql gives <c>timestamptz</c> in UTC.
+    /// </remarks>
+    public override async Task<ClockReading?> ReadClockAsync(TimeProvider time, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(time);
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var cmd = new NpgsqlCommand("SELECT clock_timestamp()", connection);
-        var value = await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
-        return value is DateTime utc ? new DateTimeOffset(DateTime.SpecifyKind(utc, DateTimeKind.Utc)) : null;
+        await cmd.PrepareAsync(cancellationToken).ConfigureAwait(false);
+        var before = time.GetUtcNow();
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            throw new InvalidOperationException("SELECT clock_timestamp() returned no row.");
+        }
+
+        var database = reader.GetFieldValue<DateTimeOffset>(0);
+        var after = time.GetUtcNow();
+        return new ClockReading(before, database, after);
     }
 
     /// <inheritdoc/>

@@ -230,7 +230,7 @@ public abstract class SqlOutboxStore : IOutboxStore
 
     /// <inheritdoc/>
     /// <remarks>Null here: a store on this machine's clock. PostgreSQL's store reads the server's.</remarks>
-    public virtual Task<DateTimeOffset?> DatabaseTimeAsync(CancellationToken cancellationToken) => Task.FromResult<DateTimeOffset?>(null);
+    public virtual Task<ClockReading?> ReadClockAsync(TimeProvider time, CancellationToken cancellationToken) => Task.FromResult<ClockReading?>(null);
 
     /// <inheritdoc/>
     public Task<IReadOnlyList<OutboxEntry>> ClaimAsync(string workerId, int max, TimeSpan leaseDuration, DateTimeOffset now, CancellationToken cancellationToken, IReadOnlyCollection<string>? kinds = null)

@@ -1,5 +1,6 @@
 using System.Data.Common;
 using Microsoft.Data.Sqlite;
+using SQLitePCL;
 using Switchboard.Storage;
 
 namespace Switchboard.Outbox;
@@ -58,6 +59,8 @@ public sealed class SqliteOutboxStore : SqlOutboxStore
     // INDEXED BY makes a plan that cannot use the index an error at prepare time instead of a silent walk.
     protected override string IndexHint(string index) => " INDEXED BY " + index;
 
+    private static readonly string[] InsertParameters = ["@kind", "@key", "@member_id", "@payload", "@created_at", "@next_attempt_at"];
+
     /// <inheritdoc/>
     /// <remarks>
     /// Through SQLite's own API, bound by position, like the ledger's upserts: the provider's by-name
@@ -73,13 +76,23 @@ public sealed class SqliteOutboxStore : SqlOutboxStore
         }
 
         var db = ((SqliteConnection)connection).Handle!;
-        SqliteRaw.Check(db, SQLitePCL.raw.sqlite3_prepare_v2(db, InsertSql, out var stmt));
+        SqliteRaw.Check(db, raw.sqlite3_prepare_v2(db, InsertSql, out var stmt));
         using (stmt)
         {
+            // Bound by position: the shared statement's parameters must be in the order bound below.
+            for (var i = 0; i < InsertParameters.Length; i++)
+            {
+                if (raw.sqlite3_bind_parameter_name(stmt, i + 1).utf8_to_string() != InsertParameters[i])
+                {
+                    throw new InvalidOperationException($"The outbox INSERT's parameter {i + 1} is no longer {InsertParameters[i]}; update SqliteOutboxStore.InsertAsync.");
+                }
+            }
+
             var added = 0;
             foreach (var item in items)
             {
                 ArgumentNullException.ThrowIfNull(item);
+                ct.ThrowIfCancellationRequested();
                 SqliteRaw.BindText(db, stmt, 1, item.Kind);
                 SqliteRaw.BindText(db, stmt, 2, item.Key);
                 SqliteRaw.BindText(db, stmt, 3, item.MemberId);
@@ -87,7 +100,7 @@ public sealed class SqliteOutboxStore : SqlOutboxStore
                 SqliteRaw.BindInt64(db, stmt, 5, item.CreatedAt.ToUnixTimeMilliseconds());
                 SqliteRaw.BindInt64(db, stmt, 6, (item.NotBefore ?? item.CreatedAt).ToUnixTimeMilliseconds());
                 SqliteRaw.Step(db, stmt);
-                added += SQLitePCL.raw.sqlite3_changes(db);
+                added += raw.sqlite3_changes(db);
             }
 
             return Task.FromResult(added);

@@ -11,101 +11,124 @@ namespace Switchboard.Outbox;
 /// that uses it runs on this machine's clock, and the offset is zero.
 /// </summary>
 /// <remarks>
-/// A measurement whose round trip took longer than <see cref="MaxRoundTrip"/> is not used: the offset
-/// is known only to within the round trip. An offset above <see cref="WarnAbove"/> is logged as a
-/// warning (the machine's time service is off), and <c>switchboard_store_clock_offset_seconds</c>
-/// shows the offset in use.
+/// <para>A reading whose round trip took longer than <see cref="MaxRoundTrip"/> is not used (the offset
+/// is known only to within the round trip) and the next call reads again. On a store with a clock of its
+/// own, <see cref="NowAsync"/> fails until one reading has been used: acting on this machine's clock
+/// meanwhile would be the very hazard this class removes, and the workers' loops back off and try again.
+/// Later failures keep the last offset.</para>
+/// <para>An offset above <see cref="WarnAbove"/> is logged as a warning (the machine's time service is
+/// off), and <c>switchboard_store_clock_offset_seconds</c> shows the offset in use.</para>
 /// </remarks>
-public sealed partial class StoreClock(IOutboxStore store, TimeProvider time, ILogger<StoreClock> logger)
+public sealed partial class StoreClock(IOutboxStore store, TimeProvider time, ILogger<StoreClock> logger) : IDisposable
 {
     /// <summary>How often the offset is measured again.</summary>
     public static readonly TimeSpan RefreshInterval = TimeSpan.FromMinutes(1);
 
-    /// <summary>Measurements slower than this are discarded.</summary>
+    /// <summary>Readings slower than this are discarded.</summary>
     public static readonly TimeSpan MaxRoundTrip = TimeSpan.FromSeconds(1);
 
     /// <summary>An offset past this is worth an operator's attention.</summary>
     public static readonly TimeSpan WarnAbove = TimeSpan.FromSeconds(2);
 
+    // One reading at a time; the others wait for it and use its result.
+    private readonly SemaphoreSlim _reading = new(1, 1);
     private long _offsetTicks;
     private long _measuredAtTicks = long.MinValue;
-    private int _measuring;
     private bool _warned;
+    private int _slowReadings;
 
-    /// <summary>The database's clock minus this process's, as last measured (zero for a local store).</summary>
+    /// <summary>The database's clock minus this process's, as last measured (zero for a local store, and before the first reading).</summary>
     public TimeSpan Offset => TimeSpan.FromTicks(Interlocked.Read(ref _offsetTicks));
+
+    /// <summary>Whether an offset has been measured (or the store has no clock of its own).</summary>
+    public bool Measured => Interlocked.Read(ref _measuredAtTicks) != long.MinValue;
 
     /// <summary>Now, on the store's clock, with the offset as last measured.</summary>
     public DateTimeOffset Now => time.GetUtcNow() + Offset;
 
-    /// <summary>Now, on the store's clock, measuring the offset first when the last measurement is older than <see cref="RefreshInterval"/>.</summary>
-    /// <remarks>A failed measurement keeps the last offset (the store being down fails the caller's own work anyway).</remarks>
+    /// <summary>Now, on the store's clock, measuring the offset first when it is older than <see cref="RefreshInterval"/>.</summary>
+    /// <exception cref="TimeoutException">The store has a clock of its own and no usable reading of it has been taken yet.</exception>
     public async Task<DateTimeOffset> NowAsync(CancellationToken cancellationToken)
     {
-        var measuredAt = Interlocked.Read(ref _measuredAtTicks);
-        var local = time.GetUtcNow().UtcTicks;
-        if (measuredAt == long.MinValue || local - measuredAt >= RefreshInterval.Ticks || local < measuredAt)
+        if (IsStale())
         {
+            await _reading.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                await MeasureAsync(cancellationToken).ConfigureAwait(false);
+                if (IsStale())
+                {
+                    await MeasureAsync(cancellationToken).ConfigureAwait(false);
+                }
             }
-            catch (Exception ex) when (ex is System.Data.Common.DbException or TimeoutException or IOException or System.Net.Sockets.SocketException)
+            catch (Exception ex) when (Measured && ex is System.Data.Common.DbException or TimeoutException or IOException or System.Net.Sockets.SocketException)
             {
+                // The last offset stays good for a while; the caller's own work meets the store's trouble anyway.
                 var errorType = ex.GetType().Name;
                 LogMeasureFailed(logger, errorType, ex.Message);
+            }
+            finally
+            {
+                _reading.Release();
+            }
+
+            if (!Measured)
+            {
+                throw new TimeoutException("The database's clock could not be read precisely yet (its round trip took longer than 1 s); outbox times wait for it.");
             }
         }
 
         return Now;
     }
 
-    /// <summary>Measures the offset now (one at a time; a call meeting one in progress returns at once).</summary>
-    public async Task MeasureAsync(CancellationToken cancellationToken)
+    /// <inheritdoc/>
+    public void Dispose() => _reading.Dispose();
+
+    private bool IsStale()
     {
-        if (Interlocked.Exchange(ref _measuring, 1) == 1)
+        var measuredAt = Interlocked.Read(ref _measuredAtTicks);
+        var local = time.GetUtcNow().UtcTicks;
+        return measuredAt == long.MinValue || local - measuredAt >= RefreshInterval.Ticks || local < measuredAt;
+    }
+
+    // Under _reading.
+    private async Task MeasureAsync(CancellationToken cancellationToken)
+    {
+        var reading = await store.ReadClockAsync(time, cancellationToken).ConfigureAwait(false);
+        if (reading is null)
         {
+            Interlocked.Exchange(ref _offsetTicks, 0);
+            Interlocked.Exchange(ref _measuredAtTicks, time.GetUtcNow().UtcTicks);
             return;
         }
 
-        try
+        var roundTrip = reading.After - reading.Before;
+        if (roundTrip > MaxRoundTrip || roundTrip < TimeSpan.Zero)
         {
-            var before = time.GetUtcNow();
-            var database = await store.DatabaseTimeAsync(cancellationToken).ConfigureAwait(false);
-            var after = time.GetUtcNow();
-            Interlocked.Exchange(ref _measuredAtTicks, after.UtcTicks);
-            if (database is not { } db)
+            // Not stamped: the next call reads again.
+            if (++_slowReadings % 10 == 3)
             {
-                Interlocked.Exchange(ref _offsetTicks, 0);
-                return;
+                LogImprecise(logger, _slowReadings, roundTrip.TotalMilliseconds);
             }
 
-            var roundTrip = after - before;
-            if (roundTrip > MaxRoundTrip || roundTrip < TimeSpan.Zero)
-            {
-                LogImprecise(logger, roundTrip.TotalMilliseconds);
-                return;
-            }
+            return;
+        }
 
-            var offset = db - (before + (roundTrip / 2));
-            Interlocked.Exchange(ref _offsetTicks, offset.Ticks);
-            if (offset.Duration() > WarnAbove)
+        _slowReadings = 0;
+        var offset = reading.Database - (reading.Before + (roundTrip / 2));
+        Interlocked.Exchange(ref _offsetTicks, offset.Ticks);
+        Interlocked.Exchange(ref _measuredAtTicks, reading.After.UtcTicks);
+        if (offset.Duration() > WarnAbove)
+        {
+            if (!_warned)
             {
-                if (!_warned)
-                {
-                    _warned = true;
-                    LogSkewed(logger, offset.TotalSeconds);
-                }
-            }
-            else if (_warned)
-            {
-                _warned = false;
-                LogInStep(logger, offset.TotalSeconds);
+                _warned = true;
+                LogSkewed(logger, offset.TotalSeconds);
             }
         }
-        finally
+        else if (_warned)
         {
-            Interlocked.Exchange(ref _measuring, 0);
+            _warned = false;
+            LogInStep(logger, offset.TotalSeconds);
         }
     }
 
@@ -115,8 +138,8 @@ public sealed partial class StoreClock(IOutboxStore store, TimeProvider time, IL
     [LoggerMessage(EventId = 4021, Level = LogLevel.Information, Message = "This machine's clock is back within 2 s of the database's ({OffsetSeconds:F3} s)")]
     private static partial void LogInStep(ILogger logger, double offsetSeconds);
 
-    [LoggerMessage(EventId = 4022, Level = LogLevel.Debug, Message = "Clock offset to the database not measured: the round trip took {RoundTripMs:F0} ms")]
-    private static partial void LogImprecise(ILogger logger, double roundTripMs);
+    [LoggerMessage(EventId = 4022, Level = LogLevel.Warning, Message = "The database's clock could not be read precisely: {Count} readings in a row took longer than 1 s (the last {RoundTripMs:F0} ms); outbox times use the last offset measured, if any")]
+    private static partial void LogImprecise(ILogger logger, int count, double roundTripMs);
 
     [LoggerMessage(EventId = 4023, Level = LogLevel.Debug, Message = "Clock offset to the database not measured: {ErrorType} {Error}")]
     private static partial void LogMeasureFailed(ILogger logger, string errorType, string error);

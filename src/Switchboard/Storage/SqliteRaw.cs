@@ -13,8 +13,10 @@ internal static class SqliteRaw
     /// Binds text, or NULL, as UTF-8 with its length: the provider's string overload passes a
     /// NUL-terminated copy, which would cut a value with an embedded NUL (a CALL_ID can decode to one).
     /// </summary>
-    /// <remarks>SQLitePCLRaw binds a span as <c>SQLITE_TRANSIENT</c> (SQLite copies it), so short values
-    /// are encoded on the stack instead of into a new array per bind.</remarks>
+    /// <remarks>SQLitePCLRaw binds a span as <c>SQLITE_TRANSIENT</c> (SQLite copies it: its
+    /// provider passes <c>new IntPtr(-1)</c> as the destructor), so short values are encoded on the stack
+    /// instead of into a new array per bind. The empty string binds as '' (not NULL, which a null
+    /// pointer would be): SqliteRawTests.</remarks>
     public static void BindText(sqlite3 db, sqlite3_stmt stmt, int index, string? value)
     {
         if (value is null)

@@ -88,22 +88,73 @@ public sealed class StoreClockTests : IAsyncLifetime
         var manual = new ManualTime(new DateTimeOffset(2031, 1, 2, 3, 4, 5, TimeSpan.Zero));
         var clock = new StoreClock(sqlite, manual, NullLogger<StoreClock>.Instance);
 
-        (await sqlite.DatabaseTimeAsync(default)).Should().BeNull();
+        (await sqlite.ReadClockAsync(manual, default)).Should().BeNull();
         (await clock.NowAsync(default)).Should().Be(manual.GetUtcNow());
         clock.Offset.Should().Be(TimeSpan.Zero);
     }
 
     [Fact]
-    public async Task PostgreSQLs_clock_is_read_as_UTC()
+    public async Task PostgreSQLs_clock_is_read_as_UTC_between_two_reads_of_this_processs()
     {
-        var before = DateTimeOffset.UtcNow;
-        var database = await _store.DatabaseTimeAsync(default);
-        var after = DateTimeOffset.UtcNow;
+        var reading = await _store.ReadClockAsync(TimeProvider.System, default);
 
         // Same machine, same clock: the server's time falls between the two reads (give or take a little).
-        database.Should().NotBeNull();
-        database!.Value.Offset.Should().Be(TimeSpan.Zero);
-        database.Value.Should().BeOnOrAfter(before - TimeSpan.FromSeconds(1)).And.BeOnOrBefore(after + TimeSpan.FromSeconds(1));
+        reading.Should().NotBeNull();
+        reading!.Database.Offset.Should().Be(TimeSpan.Zero);
+        reading.Database.Should().BeOnOrAfter(reading.Before - TimeSpan.FromMilliseconds(100)).And.BeOnOrBefore(reading.After + TimeSpan.FromMilliseconds(100));
+        (reading.After - reading.Before).Should().BeLessThan(TimeSpan.FromSeconds(1), "the connection is opened before the first read");
+    }
+
+    [Fact]
+    public async Task Callers_that_meet_the_first_reading_in_progress_wait_for_it_instead_of_using_their_own_clock()
+    {
+        var ahead = new SkewedTime(Skew);
+        var clock = new StoreClock(_store, ahead, NullLogger<StoreClock>.Instance);
+
+        // The outbox worker and the ledger start together and both ask at once.
+        var times = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => clock.NowAsync(default)));
+
+        times.Should().OnlyContain(t => (t - DateTimeOffset.UtcNow).Duration() < TimeSpan.FromSeconds(5));
+    }
+
+    [Fact]
+    public async Task Until_a_precise_reading_is_taken_the_clock_refuses_and_then_uses_the_reading()
+    {
+        // Every read of this clock moves it on by 2 s: each reading's round trip looks like 2 s.
+        var jumpy = new JumpyTime(TimeSpan.FromSeconds(2));
+        var clock = new StoreClock(_store, jumpy, NullLogger<StoreClock>.Instance);
+
+        var refused = () => clock.NowAsync(default);
+
+        await refused.Should().ThrowAsync<TimeoutException>();
+        await refused.Should().ThrowAsync<TimeoutException>("a discarded reading is not stamped: the next call reads again");
+        clock.Measured.Should().BeFalse();
+
+        jumpy.Step = TimeSpan.Zero;
+        await clock.NowAsync(default);
+        clock.Measured.Should().BeTrue();
+    }
+
+    [Fact]
+    public async Task With_the_database_gone_after_a_reading_the_last_offset_is_kept()
+    {
+        var direct = new Npgsql.NpgsqlConnectionStringBuilder(_db.ConnectionString);
+        using var forwarder = new TcpForwarder(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, direct.Port));
+        await using var viaForwarder = new PostgresOutboxStore(new Npgsql.NpgsqlConnectionStringBuilder(_db.ConnectionString)
+        {
+            Host = "127.0.0.1", Port = forwarder.Port, Timeout = 2, CommandTimeout = 2, Pooling = false,
+        }.ConnectionString);
+        var time = new ManualTime(DateTimeOffset.UtcNow + Skew);
+        var clock = new StoreClock(viaForwarder, time, NullLogger<StoreClock>.Instance);
+        await clock.NowAsync(default);
+        var offset = clock.Offset;
+        offset.Should().BeCloseTo(-Skew, TimeSpan.FromSeconds(5));
+
+        forwarder.Stop();
+        time.Advance(StoreClock.RefreshInterval + TimeSpan.FromSeconds(1));
+
+        (await clock.NowAsync(default)).Should().Be(time.GetUtcNow() + offset);
+        clock.Offset.Should().Be(offset);
     }
 
     private OutboxWorker Worker(RecordingHandler handler, TimeProvider time, StoreClock clock) => new(
@@ -122,6 +173,16 @@ public sealed class StoreClockTests : IAsyncLifetime
     private sealed class SkewedTime(TimeSpan skew) : TimeProvider
     {
         public override DateTimeOffset GetUtcNow() => base.GetUtcNow() + skew;
+    }
+
+    // The real time plus Step more at every read.
+    private sealed class JumpyTime(TimeSpan step) : TimeProvider
+    {
+        private long _reads;
+
+        public TimeSpan Step { get; set; } = step;
+
+        public override DateTimeOffset GetUtcNow() => base.GetUtcNow() + (Step * Interlocked.Increment(ref _reads));
     }
 
     private sealed class RecordingHandler : IOutboxHandler
