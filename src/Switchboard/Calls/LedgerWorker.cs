@@ -56,6 +56,19 @@ public sealed partial class LedgerWorker(
             await PaceAsync(cancellationToken).ConfigureAwait(false);
             var cursor = await calls.GetCursorAsync(cancellationToken).ConfigureAwait(false);
 
+            // The commands' due times on the database's clock, as the outbox compares them (StoreClock).
+            // Before its first reading, this machine's: a due time off by the skew only moves a first send
+            // (the leases, which must never be off, wait for the reading in the outbox worker).
+            DateTimeOffset now;
+            try
+            {
+                now = await clock.NowAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                now = clock.Now;
+            }
+
             // The rows this process just committed, already parsed, when they follow the cursor with no
             // gap; otherwise (another instance's rows, a restart, a feed that overflowed) the journal.
             var events = new List<Journal.JournalEvent>();
@@ -92,8 +105,6 @@ public sealed partial class LedgerWorker(
                 read = rows.Count;
             }
 
-            // The commands' due times on the database's clock, as the outbox compares them (StoreClock).
-            var now = await clock.NowAsync(cancellationToken).ConfigureAwait(false);
             var pass = await calls.FoldAsync(cursor, events, through, now, cancellationToken).ConfigureAwait(false);
             if (pass.Conflict)
             {

@@ -98,6 +98,8 @@ public sealed class MetricsCollector : IDisposable
         {
             Header(sb, "switchboard_store_clock_offset_seconds", "gauge", "The database's clock minus this machine's, as last measured; outbox leases and due times use the database's (0 on SQLite).")
                 .Append("switchboard_store_clock_offset_seconds ").Append(clock.Offset.TotalSeconds.ToString("R", CultureInfo.InvariantCulture)).Append('\n');
+            Header(sb, "switchboard_store_clock_measured", "gauge", "1 once the database's clock has been read (the offset above is known); until then this instance sends no outbox command.")
+                .Append("switchboard_store_clock_measured ").Append(clock.Measured ? '1' : '0').Append('\n');
         }
 
         return sb.ToString();

@@ -43,14 +43,15 @@ public sealed class PostgresOutboxStore : SqlOutboxStore
     /// <inheritdoc/>
     /// <remarks>
     /// <c>clock_timestamp()</c>, the server's time when it is read (<c>now()</c> is the start of the
-    /// transaction), read as a <see cref="DateTimeOffset"/>: Npgsql gives <c>timestamptz</c> in UTC.
+    /// transaction), read as a <see cref="DateTimeOffset"/>: Npgsql gives <c>timestamptz</c> in UTC. The
+    /// connection is open before the first read of this process's clock, so only the query's one round
+    /// trip (Npgsql sends an unprepared command's parse, bind and execute together) is in between.
     /// </remarks>
     public override async Task<ClockReading?> ReadClockAsync(TimeProvider time, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(time);
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var cmd = new NpgsqlCommand("SELECT clock_timestamp()", connection);
-        await cmd.PrepareAsync(cancellationToken).ConfigureAwait(false);
         var before = time.GetUtcNow();
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))

@@ -60,6 +60,7 @@ public sealed class SqliteOutboxStore : SqlOutboxStore
     protected override string IndexHint(string index) => " INDEXED BY " + index;
 
     private static readonly string[] InsertParameters = ["@kind", "@key", "@member_id", "@payload", "@created_at", "@next_attempt_at"];
+    private static bool _insertChecked;
 
     /// <inheritdoc/>
     /// <remarks>
@@ -79,13 +80,20 @@ public sealed class SqliteOutboxStore : SqlOutboxStore
         SqliteRaw.Check(db, raw.sqlite3_prepare_v2(db, InsertSql, out var stmt));
         using (stmt)
         {
-            // Bound by position: the shared statement's parameters must be in the order bound below.
-            for (var i = 0; i < InsertParameters.Length; i++)
+            // Bound by position: the shared statement's parameters must be these, in this order.
+            if (!_insertChecked)
             {
-                if (raw.sqlite3_bind_parameter_name(stmt, i + 1).utf8_to_string() != InsertParameters[i])
+                var count = raw.sqlite3_bind_parameter_count(stmt);
+                for (var i = 0; i < Math.Max(count, InsertParameters.Length); i++)
                 {
-                    throw new InvalidOperationException($"The outbox INSERT's parameter {i + 1} is no longer {InsertParameters[i]}; update SqliteOutboxStore.InsertAsync.");
+                    var name = i < count ? raw.sqlite3_bind_parameter_name(stmt, i + 1).utf8_to_string() : null;
+                    if (i >= InsertParameters.Length || name != InsertParameters[i])
+                    {
+                        throw new InvalidOperationException($"The outbox INSERT's parameters are no longer {string.Join(", ", InsertParameters)}; update SqliteOutboxStore.InsertAsync.");
+                    }
                 }
+
+                _insertChecked = true;
             }
 
             var added = 0;

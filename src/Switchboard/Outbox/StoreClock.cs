@@ -19,7 +19,8 @@ namespace Switchboard.Outbox;
 /// <para>An offset above <see cref="WarnAbove"/> is logged as a warning (the machine's time service is
 /// off), and <c>switchboard_store_clock_offset_seconds</c> shows the offset in use.</para>
 /// </remarks>
-public sealed partial class StoreClock(IOutboxStore store, TimeProvider time, ILogger<StoreClock> logger) : IDisposable
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "A SemaphoreSlim whose wait handle is never asked for holds nothing to release; disposing it would only make a late Release throw at shutdown.")]
+public sealed partial class StoreClock(IOutboxStore store, TimeProvider time, ILogger<StoreClock> logger)
 {
     /// <summary>How often the offset is measured again.</summary>
     public static readonly TimeSpan RefreshInterval = TimeSpan.FromMinutes(1);
@@ -30,10 +31,18 @@ public sealed partial class StoreClock(IOutboxStore store, TimeProvider time, IL
     /// <summary>An offset past this is worth an operator's attention.</summary>
     public static readonly TimeSpan WarnAbove = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// Once an offset is known, how long after a reading that failed or was too slow the next one is
+    /// tried (meanwhile the last offset serves): a slow or unreachable database must not get a reading,
+    /// and every pass of the workers a wait, each time they ask.
+    /// </summary>
+    public static readonly TimeSpan RetryAfterFailure = TimeSpan.FromSeconds(10);
+
     // One reading at a time; the others wait for it and use its result.
     private readonly SemaphoreSlim _reading = new(1, 1);
     private long _offsetTicks;
     private long _measuredAtTicks = long.MinValue;
+    private long _failedAtTicks = long.MinValue;
     private bool _warned;
     private int _slowReadings;
 
@@ -62,6 +71,7 @@ public sealed partial class StoreClock(IOutboxStore store, TimeProvider time, IL
             }
             catch (Exception ex) when (Measured && ex is System.Data.Common.DbException or TimeoutException or IOException or System.Net.Sockets.SocketException)
             {
+                Interlocked.Exchange(ref _failedAtTicks, time.GetUtcNow().UtcTicks);
                 // The last offset stays good for a while; the caller's own work meets the store's trouble anyway.
                 var errorType = ex.GetType().Name;
                 LogMeasureFailed(logger, errorType, ex.Message);
@@ -80,14 +90,22 @@ public sealed partial class StoreClock(IOutboxStore store, TimeProvider time, IL
         return Now;
     }
 
-    /// <inheritdoc/>
-    public void Dispose() => _reading.Dispose();
-
     private bool IsStale()
     {
         var measuredAt = Interlocked.Read(ref _measuredAtTicks);
+        if (measuredAt == long.MinValue)
+        {
+            return true;
+        }
+
         var local = time.GetUtcNow().UtcTicks;
-        return measuredAt == long.MinValue || local - measuredAt >= RefreshInterval.Ticks || local < measuredAt;
+        var failedAt = Interlocked.Read(ref _failedAtTicks);
+        if (failedAt > measuredAt && local >= failedAt && local - failedAt < RetryAfterFailure.Ticks)
+        {
+            return false;
+        }
+
+        return local - measuredAt >= RefreshInterval.Ticks || local < measuredAt;
     }
 
     // Under _reading.
@@ -104,7 +122,8 @@ public sealed partial class StoreClock(IOutboxStore store, TimeProvider time, IL
         var roundTrip = reading.After - reading.Before;
         if (roundTrip > MaxRoundTrip || roundTrip < TimeSpan.Zero)
         {
-            // Not stamped: the next call reads again.
+            // Not used. Before a first offset the next call reads again; after it, in RetryAfterFailure.
+            Interlocked.Exchange(ref _failedAtTicks, reading.After.UtcTicks);
             if (++_slowReadings % 10 == 3)
             {
                 LogImprecise(logger, _slowReadings, roundTrip.TotalMilliseconds);

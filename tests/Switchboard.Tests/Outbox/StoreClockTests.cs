@@ -145,16 +145,34 @@ public sealed class StoreClockTests : IAsyncLifetime
             Host = "127.0.0.1", Port = forwarder.Port, Timeout = 2, CommandTimeout = 2, Pooling = false,
         }.ConnectionString);
         var time = new ManualTime(DateTimeOffset.UtcNow + Skew);
-        var clock = new StoreClock(viaForwarder, time, NullLogger<StoreClock>.Instance);
+        var logs = new CapturingLoggerProvider();
+        var clock = new StoreClock(viaForwarder, time, new LoggerFactory([logs]).CreateLogger<StoreClock>());
         await clock.NowAsync(default);
         var offset = clock.Offset;
         offset.Should().BeCloseTo(-Skew, TimeSpan.FromSeconds(5));
+        int FailedReadings() => logs.Lines.Count(l => l.Contains("[4023]", StringComparison.Ordinal));
 
         forwarder.Stop();
         time.Advance(StoreClock.RefreshInterval + TimeSpan.FromSeconds(1));
 
         (await clock.NowAsync(default)).Should().Be(time.GetUtcNow() + offset);
         clock.Offset.Should().Be(offset);
+        FailedReadings().Should().Be(1, "the offset was due for a reading, and the reading failed");
+
+        // A database that is gone is not asked again at every call: the workers ask at every pass.
+        time.Advance(StoreClock.RetryAfterFailure - TimeSpan.FromSeconds(1));
+        (await clock.NowAsync(default)).Should().Be(time.GetUtcNow() + offset);
+        FailedReadings().Should().Be(1);
+
+        time.Advance(TimeSpan.FromSeconds(2));
+        await clock.NowAsync(default);
+        FailedReadings().Should().Be(2, "after RetryAfterFailure it is read again");
+
+        forwarder.Start();
+        time.Advance(StoreClock.RetryAfterFailure + TimeSpan.FromSeconds(1));
+        await clock.NowAsync(default);
+        FailedReadings().Should().Be(2);
+        clock.Offset.Should().BeCloseTo(-Skew - StoreClock.RefreshInterval - (StoreClock.RetryAfterFailure * 2) - TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(5), "the manual clock moved on while the database's did not");
     }
 
     private OutboxWorker Worker(RecordingHandler handler, TimeProvider time, StoreClock clock) => new(
