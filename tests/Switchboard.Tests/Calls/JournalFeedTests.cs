@@ -116,7 +116,7 @@ public sealed class JournalFeedTests
     }
 
     [Fact]
-    public void Past_its_capacity_the_feed_drops_the_oldest_rows()
+    public void Past_its_capacity_the_feed_lets_go_of_everything_until_the_ledger_has_caught_up()
     {
         var feed = new JournalFeed();
         for (long id = 1; id <= JournalFeed.Capacity + 3; id++)
@@ -124,15 +124,42 @@ public sealed class JournalFeedTests
             feed.Publish(Row(id));
         }
 
-        feed.Count.Should().Be(JournalFeed.Capacity);
-        feed.TryTake(0, 10, []).Should().BeFalse("rows 1 to 3 were dropped: they are read from the journal");
-        feed.Count.Should().Be(JournalFeed.Capacity, "a failed take keeps what follows");
+        // The ledger fell behind: it reads the journal, and the feed holds nothing it would not take.
+        feed.Count.Should().Be(0);
+        feed.Suspended.Should().BeTrue();
+        feed.Publish(Row(JournalFeed.Capacity + 4));
+        feed.Count.Should().Be(0, "nothing is kept while the ledger is behind");
+        feed.TryTake(0, 10, []).Should().BeFalse();
+        feed.TryTake(JournalFeed.Capacity + 3, 10, []).Should().BeFalse("row Capacity + 4 was not kept either");
+        feed.Suspended.Should().BeTrue();
 
+        // The ledger reads the journal up to the last row published, then the feed keeps rows again.
+        feed.TryTake(JournalFeed.Capacity + 4, 10, []).Should().BeFalse();
+        feed.Suspended.Should().BeFalse();
+        feed.Publish(Row(JournalFeed.Capacity + 5));
         var into = new List<JournalEvent>();
-        feed.TryTake(3, JournalFeed.Capacity + 10, into).Should().BeTrue();
-        into.Should().HaveCount(JournalFeed.Capacity);
-        into[0].Id.Should().Be(4);
-        into[^1].Id.Should().Be(JournalFeed.Capacity + 3);
+        feed.TryTake(JournalFeed.Capacity + 4, 10, into).Should().BeTrue();
+        into.Select(r => r.Id).Should().Equal(JournalFeed.Capacity + 5);
+    }
+
+    [Fact]
+    public void A_ledger_that_keeps_up_never_meets_the_capacity()
+    {
+        var feed = new JournalFeed();
+        long cursor = 0;
+        for (long id = 1; id <= JournalFeed.Capacity * 3; id++)
+        {
+            feed.Publish(Row(id));
+            if (id % 1000 == 0)
+            {
+                var taken = new List<JournalEvent>();
+                feed.TryTake(cursor, 1000, taken).Should().BeTrue();
+                cursor = taken[^1].Id;
+            }
+        }
+
+        feed.Suspended.Should().BeFalse();
+        feed.Count.Should().Be((JournalFeed.Capacity * 3) % 1000);
     }
 
     [Fact]
@@ -217,22 +244,30 @@ public sealed class JournalFeedTests
     }
 
     [Fact]
-    public void Past_its_body_budget_the_feed_drops_the_oldest_rows()
+    public void Past_its_body_budget_the_feed_lets_go_of_everything_until_the_ledger_has_caught_up()
     {
         var feed = new JournalFeed();
         var big = (int)(JournalFeed.MaxBodyChars / 4);
-        for (var id = 1; id <= 6; id++)
+        for (var id = 1; id <= 4; id++)
         {
             feed.Publish(Row(id), big);
         }
 
-        feed.Count.Should().Be(4, "four bodies of a quarter of the budget fit, the two oldest were dropped");
+        feed.Count.Should().Be(4, "four bodies of a quarter of the budget fit");
         var taken = new List<JournalEvent>();
-        feed.TryTake(0, 10, taken).Should().BeFalse("rows 1 and 2 are gone: the ledger reads them from the journal");
-        feed.TryTake(2, 10, taken).Should().BeTrue();
-        taken.Select(r => r.Id).Should().Equal(3L, 4L, 5L, 6L);
+        feed.TryTake(0, 2, taken).Should().BeTrue();
+        feed.Publish(Row(5), big);
+        feed.Count.Should().Be(3, "what was taken no longer counts against the budget");
+
+        feed.Publish(Row(6), big);
         feed.Publish(Row(7), big);
-        feed.Count.Should().Be(1, "what was taken no longer counts against the budget");
+        feed.Count.Should().Be(0, "past the budget the ledger is behind: it reads rows 3 to 7 from the journal");
+        feed.Suspended.Should().BeTrue();
+        feed.TryTake(7, 10, []).Should().BeFalse();
+        feed.Publish(Row(8), big);
+        taken.Clear();
+        feed.TryTake(7, 10, taken).Should().BeTrue();
+        taken.Select(r => r.Id).Should().Equal(8L);
     }
 
     [Fact]
