@@ -43,8 +43,7 @@ public sealed class PostgresCallStore : SqlCallStore
         await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
 
     /// <inheritdoc/>
-    /// <remarks>Every commit waits for the server's flush (its synchronous_commit), folds included.</remarks>
-    protected override Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, CancellationToken, Task<T>> work, CancellationToken cancellationToken, bool flush = true) =>
+    protected override Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, CancellationToken, Task<T>> work, CancellationToken cancellationToken) =>
         PostgresWrites.WriteAsync(_dataSource, work, cancellationToken);
 
     /// <inheritdoc/>

@@ -94,16 +94,7 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
     protected abstract ValueTask<DbConnection> OpenReadConnectionAsync(CancellationToken cancellationToken);
 
     /// <summary>Runs <paramref name="work"/> in a write transaction and commits it durably.</summary>
-    /// <param name="work">The transaction's statements.</param>
-    /// <param name="cancellationToken">Cancels before the commit.</param>
-    /// <param name="flush">
-    /// False for a fold of journal rows: everything it writes (records, commands, the cursor) is derived
-    /// from the journal, which is durable, and is derived again from the cursor if the commit is lost.
-    /// Where the store allows (SQLite), such a commit does not wait for the disk. Nothing acts on it
-    /// before a flushed commit has followed in the same WAL: the outbox runs a command only after
-    /// claiming it in a flushed transaction, which makes every earlier commit durable with it.
-    /// </param>
-    protected abstract Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, CancellationToken, Task<T>> work, CancellationToken cancellationToken, bool flush = true);
+    protected abstract Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, CancellationToken, Task<T>> work, CancellationToken cancellationToken);
 
     /// <summary>Creates the tables if missing, and migrates a ledger of an older schema version.</summary>
     /// <remarks>The journal's and the outbox's schemas must exist first.</remarks>
@@ -312,7 +303,7 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
             }
 
             return new LedgerPass(events.Count, changed.Count, added, Conflict: false);
-        }, cancellationToken, flush: false);
+        }, cancellationToken);
     }
 
     /// <summary>

@@ -66,13 +66,8 @@ public sealed class SqliteCallStore(SqliteOutboxStore outbox) : SqlCallStore(out
         await SqliteFiles.OpenAsync(outbox.ConnectionString, cancellationToken).ConfigureAwait(false);
 
     /// <inheritdoc/>
-    /// <remarks>
-    /// A fold (<paramref name="flush"/> false) commits with <c>synchronous=NORMAL</c>: its WAL frames are
-    /// written but not fsynced (<see cref="SqliteWriter.WriteAsync"/>). The outbox's claim, which must
-    /// come before any command is run, is a FULL commit on this same connection and file.
-    /// </remarks>
-    protected override Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, CancellationToken, Task<T>> work, CancellationToken cancellationToken, bool flush = true) =>
-        outbox.Writer.WriteAsync((connection, tx, ct) => work(connection, tx, ct), cancellationToken, flush: flush);
+    protected override Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, CancellationToken, Task<T>> work, CancellationToken cancellationToken) =>
+        outbox.Writer.WriteAsync((connection, tx, ct) => work(connection, tx, ct), cancellationToken);
 
     /// <inheritdoc/>
     /// <remarks>The write connection belongs to the outbox store, which disposes it.</remarks>

@@ -57,14 +57,6 @@ internal static class SqliteRaw
         raw.sqlite3_reset(stmt);
     }
 
-    /// <summary>Runs SQL that returns no rows (a pragma) on the connection, through <c>sqlite3_exec</c>.</summary>
-    public static void Execute(SqliteConnection connection, string sql)
-    {
-        ArgumentNullException.ThrowIfNull(connection);
-        var db = connection.Handle!;
-        Check(db, raw.sqlite3_exec(db, sql));
-    }
-
     /// <summary>Throws the provider's exception for an error code.</summary>
     public static void Check(sqlite3 db, int rc)
     {

@@ -17,7 +17,6 @@ public sealed class SqliteWriter(string connectionString, string pragmas) : IAsy
     private SqliteConnection? _connection;
     private int _disposed;
     private volatile bool _checkpointWanted;
-    private long _unflushedCommits;
 
     /// <summary>
     /// Asks for a PASSIVE checkpoint on this connection before its next write transaction. A checkpoint
@@ -28,22 +27,11 @@ public sealed class SqliteWriter(string connectionString, string pragmas) : IAsy
     /// </summary>
     public void RequestCheckpoint() => _checkpointWanted = true;
 
-    /// <summary>Transactions committed with <c>flush: false</c> since the writer was made.</summary>
-    internal long UnflushedCommits => Interlocked.Read(ref _unflushedCommits);
-
     /// <summary>Runs <paramref name="work"/> in one write transaction and commits it.</summary>
     /// <param name="work">The transaction's statements.</param>
     /// <param name="cancellationToken">Cancels waiting for the connection, and the work.</param>
     /// <param name="completed">Called before the next transaction can begin: true once committed, false after a failure (rolled back).</param>
-    /// <param name="flush">
-    /// False for a transaction whose every change is derived again after a crash (the ledger's fold of
-    /// journal rows, with its cursor): it commits with <c>synchronous=NORMAL</c>, which in WAL mode
-    /// writes its frames without waiting for the disk; the connection is back at <c>FULL</c> for the
-    /// next transaction. SQLite's WAL is one file written in order, so the next commit that does sync
-    /// (or a checkpoint) makes this one durable too: anything that acts on it outside the file must
-    /// first commit a flushed transaction of its own (as the outbox's claim does).
-    /// </param>
-    public async Task<T> WriteAsync<T>(Func<SqliteConnection, SqliteTransaction, CancellationToken, Task<T>> work, CancellationToken cancellationToken, Action<bool>? completed = null, bool flush = true)
+    public async Task<T> WriteAsync<T>(Func<SqliteConnection, SqliteTransaction, CancellationToken, Task<T>> work, CancellationToken cancellationToken, Action<bool>? completed = null)
     {
         ArgumentNullException.ThrowIfNull(work);
         await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -60,11 +48,6 @@ public sealed class SqliteWriter(string connectionString, string pragmas) : IAsy
             T result;
             try
             {
-                if (!flush)
-                {
-                    SqliteRaw.Execute(connection, "PRAGMA synchronous = NORMAL");
-                }
-
                 // deferred: false is BEGIN IMMEDIATE: the write lock is taken here, not at the first write.
                 await using var tx = connection.BeginTransaction(deferred: false);
                 result = await work(connection, tx, cancellationToken).ConfigureAwait(false);
@@ -76,12 +59,6 @@ public sealed class SqliteWriter(string connectionString, string pragmas) : IAsy
                 }
 
                 await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
-                if (!flush)
-                {
-                    // Every writer of Switchboard's files commits with FULL (SqliteJournalStore, SqliteOutboxStore).
-                    Interlocked.Increment(ref _unflushedCommits);
-                    SqliteRaw.Execute(connection, "PRAGMA synchronous = FULL");
-                }
             }
             catch
             {

@@ -31,30 +31,6 @@ public sealed class LedgerFeedTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    /// <summary>
-    /// A fold is derived from the journal and is folded again from the cursor if its commit is lost, so
-    /// it commits without waiting for the disk; an operator's or the PBX's input is not in the journal
-    /// and must wait; so must the outbox's claim, whose flush makes every fold before it durable before
-    /// any command runs (SqliteWriter.WriteAsync).
-    /// </summary>
-    [Fact]
-    public async Task Folds_commit_unflushed_and_inputs_from_outside_the_journal_and_claims_flushed()
-    {
-        var callId = Bitrix24Events.NewCallId();
-        var feed = new JournalFeed();
-        feed.Publish(FeedRow(Delivery(1, Bitrix24Events.ExternalCallStart(_portal, callId))));
-        await using var ledger = await Ledger.OpenAsync(Path.Combine(_dir.Path, "ledger.db"), new ScriptedJournal { Refuse = true }, feed);
-        var writer = ledger.Outbox.Writer;
-        var before = writer.UnflushedCommits;
-
-        (await ledger.Worker.CatchUpAsync(default)).Should().Be(1);
-        writer.UnflushedCommits.Should().Be(before + 1);
-
-        (await ledger.Calls.ApplyAsync(new ManualFinish(callId, CallStatusCode.Success, TimeSpan.FromSeconds(30), T0.AddMinutes(1)), T0.AddMinutes(1), default)).Should().NotBeNull();
-        (await ledger.Outbox.ClaimAsync("w1", 10, TimeSpan.FromMinutes(1), T0.AddMinutes(2), default)).Should().NotBeEmpty();
-        writer.UnflushedCommits.Should().Be(before + 1);
-    }
-
     [Fact]
     public async Task Rows_in_the_feed_right_after_the_cursor_are_folded_without_reading_the_journal()
     {
