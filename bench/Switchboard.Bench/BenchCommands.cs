@@ -76,36 +76,94 @@ internal static class BenchCommands
     private static Command Compare()
     {
         var serverUrl = UrlOption("--server-url", "The running Switchboard server (loopback only).");
+        var rounds = new Option<int>("--rounds")
+        {
+            Description = "Measure ceiling and Switchboard this many times, alternating which goes first, and report each round's ratio and the median. A shared VM's speed can move by tens of percent within minutes: one round can mislead.",
+            DefaultValueFactory = _ => 1,
+        };
+        rounds.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int>() is < 1 or > 50)
+            {
+                r.AddError("--rounds must be between 1 and 50.");
+            }
+        });
         var load = new LoadOptions();
-        var command = new Command("compare", "Runs the same load against the ceiling server (started as a child process) and then against Switchboard, side by side.");
+        var command = new Command("compare", "Runs the same load against the ceiling server (started as a child process) and against Switchboard, side by side, in one or more rounds.");
         command.Options.Add(serverUrl);
+        command.Options.Add(rounds);
         load.AddTo(command);
         command.SetAction((parse, ct) => Guard(async () =>
         {
             var switchboardUrl = Parse(parse.GetRequiredValue(serverUrl));
+            var count = parse.GetValue(rounds);
+            var switchboardCpu = ServerCpu(parse.GetValue(load.ServerPid));
+            var results = new List<(LoadResult Ceiling, LoadResult Switchboard)>(count);
 
-            LoadResult ceiling;
             var child = await CeilingProcess.StartAsync(CeilingReadyTimeout, ct).ConfigureAwait(false);
             await using (child.ConfigureAwait(false))
             {
                 await Console.Error.WriteLineAsync($"ceiling server started as process {child.Id} on {child.Url}").ConfigureAwait(false);
-                ceiling = await LoadRunner.RunAsync(load.Settings(child.Url, parse), child.CpuTime, Console.Error, ct).ConfigureAwait(false);
+                Task<LoadResult> Ceiling() => LoadRunner.RunAsync(load.Settings(child.Url, parse), child.CpuTime, Console.Error, ct);
+                Task<LoadResult> Switchboard() => LoadRunner.RunAsync(load.Settings(switchboardUrl, parse), switchboardCpu, Console.Error, ct);
+
+                for (var round = 0; round < count; round++)
+                {
+                    if (count > 1)
+                    {
+                        await Console.Error.WriteLineAsync($"round {round + 1} of {count}: {(round % 2 == 0 ? "ceiling first" : "Switchboard first")}").ConfigureAwait(false);
+                    }
+
+                    // Alternating the order cancels a machine that speeds up or slows down steadily.
+                    LoadResult ceiling, switchboard;
+                    if (round % 2 == 0)
+                    {
+                        ceiling = await Ceiling().ConfigureAwait(false);
+                        ct.ThrowIfCancellationRequested();
+                        switchboard = await Switchboard().ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        switchboard = await Switchboard().ConfigureAwait(false);
+                        ct.ThrowIfCancellationRequested();
+                        ceiling = await Ceiling().ConfigureAwait(false);
+                    }
+
+                    results.Add((ceiling, switchboard));
+                }
             }
 
-            ct.ThrowIfCancellationRequested();
-            var switchboard = await LoadRunner.RunAsync(
-                load.Settings(switchboardUrl, parse), ServerCpu(parse.GetValue(load.ServerPid)), Console.Error, ct).ConfigureAwait(false);
-
+            var ratios = results.Select(r => Report.Ratio(r.Ceiling, r.Switchboard)).ToList();
             if (parse.GetValue(load.Json))
             {
-                Console.WriteLine(Report.ToJson(new { ceiling, switchboard, throughputRatio = Report.Ratio(ceiling, switchboard) }));
+                Console.WriteLine(count == 1
+                    ? Report.ToJson(new { ceiling = results[0].Ceiling, switchboard = results[0].Switchboard, throughputRatio = ratios[0] })
+                    : Report.ToJson(new
+                    {
+                        rounds = results.Select((r, i) => new { ceiling = r.Ceiling, switchboard = r.Switchboard, throughputRatio = ratios[i] }),
+                        medianThroughputRatio = Report.Median(ratios),
+                    }));
             }
             else
             {
-                Report.WriteCompare(Console.Out, ceiling, switchboard);
+                for (var i = 0; i < results.Count; i++)
+                {
+                    if (count > 1)
+                    {
+                        Console.WriteLine($"round {i + 1} of {count}");
+                    }
+
+                    Report.WriteCompare(Console.Out, results[i].Ceiling, results[i].Switchboard);
+                    Console.WriteLine();
+                }
+
+                if (count > 1)
+                {
+                    Report.WriteRounds(Console.Out, ratios);
+                }
             }
 
-            return ceiling.Non200Total + ceiling.ErrorTotal + switchboard.Non200Total + switchboard.ErrorTotal == 0 ? 0 : 1;
+            return results.Sum(r => r.Ceiling.Non200Total + r.Ceiling.ErrorTotal + r.Switchboard.Non200Total + r.Switchboard.ErrorTotal) == 0 ? 0 : 1;
         }));
         return command;
     }

@@ -75,6 +75,29 @@ internal static class Report
         }
     }
 
+    /// <summary>The ratio of each round, and their median, min and max.</summary>
+    public static void WriteRounds(TextWriter output, IReadOnlyList<double> ratios)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(ratios);
+        output.WriteLine($"throughput ratio switchboard/ceiling by round: {string.Join(", ", ratios.Select(r => r.ToString("0.000", CultureInfo.InvariantCulture)))}");
+        output.WriteLine($"median {Median(ratios):0.000}, lowest {ratios.Min():0.000}, highest {ratios.Max():0.000}");
+    }
+
+    /// <summary>The median (the mean of the middle two for an even count); NaN for none.</summary>
+    public static double Median(IReadOnlyList<double> values)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        if (values.Count == 0)
+        {
+            return double.NaN;
+        }
+
+        var sorted = values.Order().ToArray();
+        var middle = sorted.Length / 2;
+        return sorted.Length % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+    }
+
     public static double Ratio(LoadResult ceiling, LoadResult switchboard)
     {
         ArgumentNullException.ThrowIfNull(ceiling);
