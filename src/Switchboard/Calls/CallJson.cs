@@ -236,8 +236,7 @@ public static class CallJson
             OriginateCall o => (OutboxKinds.Originate, JsonSerializer.Serialize(o, Options)),
             _ => throw new ArgumentException("Unknown command " + command.GetType().Name, nameof(command)),
         };
-        // Keys are per portal: the same CALL_ID at another portal is another call with its own commands.
-        return new OutboxItem(kind, command.Key + "@" + memberId, memberId, payload, now);
+        return new OutboxItem(kind, CallKey.OutboxKey(command, memberId), memberId, payload, now);
     }
 
     /// <summary>

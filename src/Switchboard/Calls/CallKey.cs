@@ -45,6 +45,38 @@ public static class CallKey
         });
     }
 
+    /// <summary>
+    /// The outbox's idempotency key for a command of a call at a portal:
+    /// <c>&lt;registration second&gt;/&lt;command key&gt;@&lt;member_id&gt;</c>, e.g.
+    /// <c>1773130779/originate:externalCall.716f….1773130779@a1b2…</c>; with no numeric tail on the
+    /// CALL_ID, just <c>&lt;command key&gt;@&lt;member_id&gt;</c>.
+    /// </summary>
+    /// <remarks>
+    /// <para>The outbox's unique index on this key is written at every command. Keys that began with the
+    /// command's name sorted by the CALL_ID's md5, so each command landed on a random page of an index
+    /// spanning the whole outbox (30 days of commands, <c>Switchboard:Outbox:KeepDone</c>):
+    /// <c>switchboard-bench fold</c> measured 6.0 KB written per folded event with them and 4.1 KB with
+    /// the time first (2.4 KB less than that only if every key were larger than the last, which no
+    /// function of the key can promise), and about a fifth less CPU.</para>
+    /// <para>The prefix is a function of the command's key (it is read from the CALL_ID in it), so two
+    /// outbox keys are equal exactly when the commands and portals are: the index still refuses a
+    /// command enqueued twice. Keys written before this form are never enqueued again: the ledger
+    /// emits each command once per call (<see cref="CallRecord.Emitted"/>, which keeps the command's
+    /// own key, unchanged).</para>
+    /// </remarks>
+    public static string OutboxKey(OutboxCommand command, string memberId)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        ArgumentNullException.ThrowIfNull(memberId);
+
+        // Keys are per portal: the same CALL_ID at another portal is another call with its own commands.
+        var callId = command.CallId;
+        var dot = callId.LastIndexOf('.');
+        var tail = dot < 0 ? ReadOnlySpan<char>.Empty : callId.AsSpan(dot + 1);
+        var stamped = tail.Length is > 0 and <= StampWidth && tail.IndexOfAnyExceptInRange('0', '9') < 0;
+        return stamped ? $"{tail}/{command.Key}@{memberId}" : command.Key + "@" + memberId;
+    }
+
     /// <summary>The CALL_ID a key was made from.</summary>
     public static string CallIdOf(string key)
     {

@@ -157,4 +157,49 @@ public sealed class CallKeyTests
         FluentActions.Invoking(() => CallKey.CallIdOf("00001773")).Should().Throw<ArgumentException>();
         FluentActions.Invoking(() => CallKey.Of(null!)).Should().Throw<ArgumentNullException>();
     }
+
+    [Fact]
+    public void An_outbox_key_leads_with_the_registration_second_then_the_command_and_the_portal()
+    {
+        const string CallId = "externalCall.716fa1d2c568e4b2b11c2f2f0e8d2c56.1773130779";
+
+        CallKey.OutboxKey(new OriginateCall(CallId, "+1", null, 5, null), "m1").Should().Be("1773130779/originate:" + CallId + "@m1");
+        CallKey.OutboxKey(new FinishCall(CallId), "m1").Should().Be("1773130779/finish:" + CallId + "@m1");
+        CallKey.OutboxKey(new ShowCard(CallId, 7), "m1").Should().Be("1773130779/" + new ShowCard(CallId, 7).Key + "@m1");
+        CallKey.OutboxKey(new FinishCall("asterisk-1773239326"), "m1").Should().Be("finish:asterisk-1773239326@m1", "no numeric tail after a dot: no prefix");
+    }
+
+    [Fact]
+    public void Outbox_keys_are_equal_exactly_when_command_and_portal_are()
+    {
+        var callId = Bitrix24Events.NewCallId();
+        var other = Bitrix24Events.NewCallId();
+
+        CallKey.OutboxKey(new FinishCall(callId), "m1").Should().Be(CallKey.OutboxKey(new FinishCall(callId), "m1"));
+        CallKey.OutboxKey(new FinishCall(callId), "m1").Should().NotBe(CallKey.OutboxKey(new FinishCall(callId), "m2"), "another portal's call is another call");
+        CallKey.OutboxKey(new FinishCall(callId), "m1").Should().NotBe(CallKey.OutboxKey(new FinishCall(other), "m1"));
+        CallKey.OutboxKey(new ShowCard(callId, 7), "m1").Should().NotBe(CallKey.OutboxKey(new ShowCard(callId, 8), "m1"));
+    }
+
+    [Fact]
+    public void The_commands_of_a_later_call_sort_after_those_of_an_earlier_one_with_any_hash_and_verb()
+    {
+        string[] verbs = ["originate", "finish", "show", "attachRecord"];
+        for (var i = 0; i < 200; i++)
+        {
+            var earlier = $"externalCall.{TestPortal.Hex(16)}.{1_773_130_779 + i}";
+            var later = $"externalCall.{TestPortal.Hex(16)}.{1_773_130_780 + i}";
+            OutboxCommand Command(string verb, string callId) => verb switch
+            {
+                "originate" => new OriginateCall(callId, null, null, null, null),
+                "finish" => new FinishCall(callId),
+                "show" => new ShowCard(callId, 1),
+                _ => new AttachRecord(callId, "/rec/a.wav"),
+            };
+
+            var a = CallKey.OutboxKey(Command(verbs[i % 4], earlier), "ffff");
+            var b = CallKey.OutboxKey(Command(verbs[(i + 1) % 4], later), "0000");
+            string.CompareOrdinal(a, b).Should().BeNegative($"{later} was registered after {earlier}, so its commands go to the end of the outbox's key index");
+        }
+    }
 }

@@ -88,7 +88,7 @@ public sealed class CallsCliTests : IAsyncLifetime
         record.EndKnown.Should().BeTrue();
         record.Outcome!.Status.Should().Be(CallStatusCode.Success, "an answered outcome outranks a cancelled one, whatever the order (StatusPrecedence)");
         var outbox = _server.Services.GetRequiredService<IOutboxStore>();
-        (await outbox.ListAsync(null, 100, default)).Count(e => e.Key.StartsWith("finish:" + callId + "@", StringComparison.Ordinal)).Should().Be(1);
+        (await outbox.ListAsync(null, 100, default)).Count(e => e.Key.Contains("/finish:" + callId + "@", StringComparison.Ordinal)).Should().Be(1);
     }
 
     [Fact]
@@ -97,12 +97,12 @@ public sealed class CallsCliTests : IAsyncLifetime
         var callId = await ClickAsync();
         (await CliRun.RunAsync("calls", "finish", callId, "--status", "200", "--duration", "3", "--data", Data)).ExitCode.Should().Be(0);
         var outbox = _server.Services.GetRequiredService<IOutboxStore>();
-        await PortalLab.WaitUntilAsync(async () => (await outbox.ListAsync(null, 10, default)).Any(e => e.Key.StartsWith("finish:" + callId + "@", StringComparison.Ordinal) && e.LastError is not null),
+        await PortalLab.WaitUntilAsync(async () => (await outbox.ListAsync(null, 10, default)).Any(e => e.Key.Contains("/finish:" + callId + "@", StringComparison.Ordinal) && e.LastError is not null),
             "the worker looked at the finish");
 
         var pending = await CliRun.RunAsync("outbox", "list", "--status", "pending", "--data", Data, "--json");
         pending.ExitCode.Should().Be(0, pending.ToString());
-        var entry = pending.Json().EnumerateArray().Single(e => e.GetProperty("key").GetString()!.StartsWith("finish:" + callId + "@", StringComparison.Ordinal));
+        var entry = pending.Json().EnumerateArray().Single(e => e.GetProperty("key").GetString()!.Contains("/finish:" + callId + "@", StringComparison.Ordinal));
         entry.GetProperty("attempts").GetInt32().Should().Be(0, "nothing was tried (MaxAttempts is 1 here: one counted attempt would have killed it)");
         entry.GetProperty("lastError").GetString().Should().Contain("Switchboard:Bitrix24:ClientId", "the reason names the setting to fix")
             .And.NotContain(_portal.ApplicationToken);

@@ -37,7 +37,7 @@ public sealed class CallReportingTests
         var outbox = lab.Server.Services.GetRequiredService<IOutboxStore>();
         var originate = (await outbox.ListAsync(null, 100, default)).Single(e => e.Kind == OutboxKinds.Originate);
         originate.Status.Should().Be(OutboxStatus.Pending);
-        originate.Key.Should().Be("originate:" + callId + "@" + lab.MemberId);
+        originate.Key.Should().Be(callId[(callId.LastIndexOf('.') + 1)..] + "/originate:" + callId + "@" + lab.MemberId, "the call's registration second first (CallKey.OutboxKey)");
 
         var finished = await calls.ApplyAsync(new ManualFinish(callId, CallStatusCode.Success, TimeSpan.FromSeconds(42.7), DateTimeOffset.UtcNow), DateTimeOffset.UtcNow, default);
         finished!.Value.NewCommands.Should().ContainSingle(c => c is FinishCall);
@@ -48,7 +48,7 @@ public sealed class CallReportingTests
         parameters["DURATION"].Should().Be("42");
         parameters["STATUS_CODE"].Should().Be("200");
 
-        await PortalLab.WaitUntilAsync(async () => (await outbox.ListAsync(OutboxStatus.Done, 100, default)).Any(e => e.Key.StartsWith("finish:" + callId + "@", StringComparison.Ordinal)), "the finish is done in the outbox");
+        await PortalLab.WaitUntilAsync(async () => (await outbox.ListAsync(OutboxStatus.Done, 100, default)).Any(e => e.Key.Contains("/finish:" + callId + "@", StringComparison.Ordinal)), "the finish is done in the outbox");
         // One batch request carried it.
         lab.Emulator.State.RequestLog.Count(r => r.Method == "batch").Should().Be(1);
         var metrics = await lab.Server.Client.GetStringAsync("/metrics");
@@ -72,8 +72,8 @@ public sealed class CallReportingTests
         var data = lab.Server.DataDirectory!;
 
         (await CliRun.RunAsync("calls", "finish", callId, "--status", "304", "--data", data)).ExitCode.Should().Be(0);
-        await PortalLab.WaitUntilAsync(async () => (await outbox.ListAsync(OutboxStatus.Dead, 10, default)).Any(e => e.Key.StartsWith("finish:" + callId + "@", StringComparison.Ordinal)), "the finish is dead");
-        var dead = (await outbox.ListAsync(OutboxStatus.Dead, 10, default)).Single(e => e.Key.StartsWith("finish:" + callId + "@", StringComparison.Ordinal));
+        await PortalLab.WaitUntilAsync(async () => (await outbox.ListAsync(OutboxStatus.Dead, 10, default)).Any(e => e.Key.Contains("/finish:" + callId + "@", StringComparison.Ordinal)), "the finish is dead");
+        var dead = (await outbox.ListAsync(OutboxStatus.Dead, 10, default)).Single(e => e.Key.Contains("/finish:" + callId + "@", StringComparison.Ordinal));
         dead.LastError.Should().Contain("--user").And.Contain("outbox retry " + dead.Id);
         lab.Emulator.State.RequestsFor(callId, "telephony.externalCall.finish").Should().Be(0, "nothing was sent without a user");
 
