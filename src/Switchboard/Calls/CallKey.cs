@@ -25,9 +25,7 @@ public static class CallKey
     public static string Of(string callId)
     {
         ArgumentNullException.ThrowIfNull(callId);
-        var dot = callId.LastIndexOf('.');
-        var tail = dot < 0 ? ReadOnlySpan<char>.Empty : callId.AsSpan(dot + 1);
-        var stamped = tail.Length is > 0 and <= StampWidth && tail.IndexOfAnyExceptInRange('0', '9') < 0;
+        var stamped = Stamp(callId, out var dot);
         return string.Create(StampWidth + callId.Length, (callId, dot, stamped), static (span, s) =>
         {
             if (s.stamped)
@@ -71,10 +69,15 @@ public static class CallKey
 
         // Keys are per portal: the same CALL_ID at another portal is another call with its own commands.
         var callId = command.CallId;
-        var dot = callId.LastIndexOf('.');
+        return Stamp(callId, out var dot) ? $"{callId.AsSpan(dot + 1)}/{command.Key}@{memberId}" : command.Key + "@" + memberId;
+    }
+
+    /// <summary>Whether the CALL_ID ends with a dot and 1 to <see cref="StampWidth"/> ASCII digits (the registration second), and where that dot is.</summary>
+    private static bool Stamp(string callId, out int dot)
+    {
+        dot = callId.LastIndexOf('.');
         var tail = dot < 0 ? ReadOnlySpan<char>.Empty : callId.AsSpan(dot + 1);
-        var stamped = tail.Length is > 0 and <= StampWidth && tail.IndexOfAnyExceptInRange('0', '9') < 0;
-        return stamped ? $"{tail}/{command.Key}@{memberId}" : command.Key + "@" + memberId;
+        return tail.Length is > 0 and <= StampWidth && tail.IndexOfAnyExceptInRange('0', '9') < 0;
     }
 
     /// <summary>The CALL_ID a key was made from.</summary>
