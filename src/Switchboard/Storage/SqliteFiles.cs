@@ -21,7 +21,13 @@ public static class SqliteFiles
     }.ToString();
 
     /// <summary>Creates the folder and the file, and puts the file in WAL mode (a property of the file that sticks once set).</summary>
-    public static async Task PrepareAsync(string path, string connectionString, TimeSpan busyTimeout, CancellationToken cancellationToken)
+    /// <param name="path">The database file.</param>
+    /// <param name="connectionString">Its connection string (Switchboard's never create the file; this does).</param>
+    /// <param name="busyTimeout">How long to wait for another connection's lock.</param>
+    /// <param name="cancellationToken">Cancels opening.</param>
+    /// <param name="pageSize">The page size of a file created now; a file that already has pages keeps
+    /// its own (SQLite fixes it at the first write, and a WAL-mode file cannot change it).</param>
+    public static async Task PrepareAsync(string path, string connectionString, TimeSpan busyTimeout, CancellationToken cancellationToken, int? pageSize = null)
     {
         var directory = Path.GetDirectoryName(path);
         if (!string.IsNullOrEmpty(directory))
@@ -33,7 +39,9 @@ public static class SqliteFiles
         await using var connection = new SqliteConnection(create.ToString());
         await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var wal = connection.CreateCommand();
-        wal.CommandText = $"PRAGMA busy_timeout = {(int)busyTimeout.TotalMilliseconds}; PRAGMA journal_mode = WAL;";
+        wal.CommandText = $"PRAGMA busy_timeout = {(int)busyTimeout.TotalMilliseconds}; " +
+            (pageSize is { } size ? $"PRAGMA page_size = {size}; " : string.Empty) +
+            "PRAGMA journal_mode = WAL;";
         await wal.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
     }
 

@@ -106,6 +106,44 @@ public sealed class SqliteOutboxStoreTests : OutboxStoreContract
     }
 
     [Fact]
+    public async Task A_file_the_store_creates_has_16_KiB_pages()
+    {
+        await Store.EnqueueAsync([Item("a")], default);
+
+        (await PragmaAsync(DbPath, "page_size")).Should().Be(16384L);
+    }
+
+    [Fact]
+    public async Task A_file_created_before_with_4_KiB_pages_keeps_them_and_takes_commands()
+    {
+        var old = Path.Combine(_dir.Path, "old.db");
+        await using (var create = new SqliteConnection($"Data Source={old}"))
+        {
+            await create.OpenAsync();
+            await using var cmd = create.CreateCommand();
+            cmd.CommandText = "PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE earlier (x INTEGER)";
+            await cmd.ExecuteNonQueryAsync();
+        }
+
+        SqliteConnection.ClearAllPools();
+        await using var store = new SqliteOutboxStore(old);
+        await store.InitializeAsync(default);
+        (await store.EnqueueAsync([Item("a"), Item("b")], default)).Should().Be(2);
+
+        (await PragmaAsync(old, "page_size")).Should().Be(4096L);
+        (await PragmaAsync(old, "journal_mode")).Should().Be("wal");
+    }
+
+    private static async Task<object?> PragmaAsync(string path, string pragma)
+    {
+        await using var connection = new SqliteConnection($"Data Source={path}");
+        await connection.OpenAsync();
+        await using var cmd = connection.CreateCommand();
+        cmd.CommandText = "PRAGMA " + pragma;
+        return await cmd.ExecuteScalarAsync();
+    }
+
+    [Fact]
     public async Task A_write_lock_held_by_another_connection_makes_a_claim_fail_not_hang_and_the_store_recovers()
     {
         await using var store = new SqliteOutboxStore(DbPath, busyTimeout: TimeSpan.FromSeconds(1));
