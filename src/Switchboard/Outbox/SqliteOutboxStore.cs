@@ -46,9 +46,11 @@ public sealed class SqliteOutboxStore : SqlOutboxStore
     /// The page size of a <c>ledger.db</c> created by this version: 16 KiB, not SQLite's 4 KiB. A ledger
     /// pass writes hundreds of pages at once, and SQLite writes the WAL a frame (a page and its header)
     /// per system call, checksums each, and keeps each in its cache: per folded event,
-    /// <c>switchboard-bench fold</c> measured 27–30 µs of CPU with 4 KiB pages and 23 µs with 16 KiB,
-    /// for as many bytes written (docs/BENCHMARKS.md, "Sixth session"). A file created before keeps its
-    /// pages (a WAL-mode file cannot change its page size without a VACUUM out of WAL mode).
+    /// <c>switchboard-bench fold</c> measured 27–32 µs of CPU with 4 KiB pages and 23–25 µs with 16 KiB.
+    /// Part of that is the WAL: SQLite's automatic checkpoint counts 1,000 pages, so it now runs every
+    /// 16 MiB instead of every 4 MiB (with 16 KiB pages checkpointing every 4 MiB: 26–27.5 µs).
+    /// docs/BENCHMARKS.md, "Sixth session". A file created before keeps its pages (a WAL-mode file cannot
+    /// change its page size without a VACUUM out of WAL mode).
     /// </summary>
     internal const int PageSize = 16384;
 
