@@ -98,11 +98,7 @@ public sealed class SqliteOutboxStoreTests : OutboxStoreContract
     {
         await Store.EnqueueAsync([Item("a")], default);
 
-        await using var connection = new SqliteConnection($"Data Source={DbPath}");
-        await connection.OpenAsync();
-        await using var cmd = connection.CreateCommand();
-        cmd.CommandText = "PRAGMA journal_mode";
-        (await cmd.ExecuteScalarAsync()).Should().Be("wal");
+        (await PragmaAsync(DbPath, "journal_mode")).Should().Be("wal");
     }
 
     [Fact]
