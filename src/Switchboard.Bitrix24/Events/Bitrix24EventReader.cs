@@ -149,16 +149,13 @@ public static class Bitrix24EventReader
             _ => new UntypedEvent { Name = name, Auth = auth, Data = data },
         };
 
-        ev = ev with
-        {
-            HandlerId = top.Long("event_handler_id"),
-            SentAt = top.UnixTime("ts"),
-            EventId = top.Text("event_id"),
-        };
-        var problems = new List<FieldProblem>(f.Problems.Count + top.Problems.Count);
-        problems.AddRange(top.Problems);
-        problems.AddRange(f.Problems);
-        return new(ev with { Problems = problems }, null);
+        // One copy of the record for the top-level fields and the problems (each `with` is a copy; an
+        // event is read for every request, so allocation here is per event). No problems, no list.
+        var handlerId = top.Long("event_handler_id");
+        var sentAt = top.UnixTime("ts");
+        var eventId = top.Text("event_id");
+        IReadOnlyList<FieldProblem> problems = top.Problems.Length + f.Problems.Length == 0 ? [] : [.. top.Problems, .. f.Problems];
+        return new(ev with { HandlerId = handlerId, SentAt = sentAt, EventId = eventId, Problems = problems }, null);
     }
 
     private static EventAuth ReadAuth(FormNode node, Fields data)
@@ -181,7 +178,11 @@ public static class Bitrix24EventReader
             Status = ApplicationStatus.From(a.Text("status")),
             UserId = a.Long("user_id"),
         };
-        data.Problems.AddRange(a.Problems);
+        foreach (var problem in a.Problems)
+        {
+            data.Add(problem);
+        }
+
         return auth;
     }
 
@@ -190,7 +191,12 @@ public static class Bitrix24EventReader
     {
         public FormNode Node { get; } = node;
 
-        public List<FieldProblem> Problems { get; } = [];
+        // Created at the first problem: most events have none.
+        private List<FieldProblem>? _problems;
+
+        public ReadOnlySpan<FieldProblem> Problems => System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_problems);
+
+        public void Add(FieldProblem problem) => (_problems ??= []).Add(problem);
 
         /// <summary>The text, or null when absent. An empty string stays empty: EXTENSION="" is information.</summary>
         public string? Text(string key) => Node[key] is { IsValue: true } n ? n.Value : null;
@@ -201,7 +207,7 @@ public static class Bitrix24EventReader
             var text = Text("CALL_ID");
             if (text is { Length: > Bitrix24Event.MaxCallIdLength })
             {
-                Problems.Add(new FieldProblem(prefix is null ? "CALL_ID" : $"{prefix}[CALL_ID]", $"a call id of at most {Bitrix24Event.MaxCallIdLength} characters"));
+                Add(new FieldProblem(prefix is null ? "CALL_ID" : $"{prefix}[CALL_ID]", $"a call id of at most {Bitrix24Event.MaxCallIdLength} characters"));
                 return null;
             }
 
@@ -319,7 +325,7 @@ public static class Bitrix24EventReader
         private T? Problem<T>(string key, string expected)
             where T : struct
         {
-            Problems.Add(new FieldProblem(prefix is null ? key : $"{prefix}[{key}]", expected));
+            Add(new FieldProblem(prefix is null ? key : $"{prefix}[{key}]", expected));
             return null;
         }
     }

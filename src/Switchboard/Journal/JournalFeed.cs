@@ -30,11 +30,11 @@ public sealed class JournalFeed
     public const int Capacity = 8192;
 
     /// <summary>
-    /// Body characters kept at most, over all rows: a stalled ledger (a full disk under ledger.db, a lock
-    /// wait) must not hold 8,192 large events (untyped ones with their parse trees). Typical telephony
-    /// events are ~1,200.
+    /// Body bytes (UTF-8, as stored) kept at most, over all rows: a stalled ledger (a full disk under
+    /// ledger.db, a lock wait) must not hold 8,192 large events (untyped ones with their parse trees).
+    /// Typical telephony events are ~1,200.
     /// </summary>
-    public const long MaxBodyChars = 4 * 1024 * 1024;
+    public const long MaxBodyBytes = 4 * 1024 * 1024;
 
     private readonly Lock _lock = new();
     private readonly Queue<(JournalEvent Row, int Weight)> _queue = new();
@@ -90,7 +90,7 @@ public sealed class JournalFeed
         return new JournalEvent(id, DateTimeOffset.FromUnixTimeMilliseconds(receivedAt.ToUnixTimeMilliseconds()), memberId, stored);
     }
 
-    /// <summary>Adds a row just committed (in id order), with the length of its body.</summary>
+    /// <summary>Adds a row just committed (in id order), with the length of its stored body in bytes.</summary>
     public void Publish(JournalEvent row, int bodyLength = 0)
     {
         ArgumentNullException.ThrowIfNull(row);
@@ -104,7 +104,7 @@ public sealed class JournalFeed
 
             _queue.Enqueue((row, bodyLength));
             _weight += bodyLength;
-            if (_queue.Count > Capacity || _weight > MaxBodyChars)
+            if (_queue.Count > Capacity || _weight > MaxBodyBytes)
             {
                 _queue.Clear();
                 _weight = 0;

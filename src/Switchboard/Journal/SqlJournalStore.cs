@@ -483,7 +483,7 @@ public abstract class SqlJournalStore : IJournalStore
         Add(insert, "handler_id", a.HandlerId);
         Add(insert, "sent_at", a.SentAt?.ToUnixTimeMilliseconds());
         Add(insert, "content_type", a.ContentType);
-        Add(insert, "body", a.Body);
+        Add(insert, "body", System.Text.Encoding.UTF8.GetString(a.Body.Span));
         Add(insert, "dedup_key", a.DedupKey);
         Add(insert, "guard", (int)a.Guard.Kind);
         Add(insert, "token_hash", a.Guard.TokenHash);
@@ -531,7 +531,7 @@ public abstract class SqlJournalStore : IJournalStore
                 Add(insert, $"r{r}_4", a.HandlerId);
                 Add(insert, $"r{r}_5", a.SentAt?.ToUnixTimeMilliseconds());
                 Add(insert, $"r{r}_6", a.ContentType);
-                Add(insert, $"r{r}_7", a.Body);
+                Add(insert, $"r{r}_7", System.Text.Encoding.UTF8.GetString(a.Body.Span));
                 Add(insert, $"r{r}_8", a.DedupKey);
             }
 

@@ -17,7 +17,16 @@ public static class EventsEndpoints
 
     public static IEndpointRouteBuilder MapEvents(this IEndpointRouteBuilder app)
     {
-        app.MapPost(Path, (HttpContext http, EventReceiver receiver) => receiver.ReceiveAsync(http)).DisableAntiforgery();
+        // A plain RequestDelegate with the receiver (a singleton) taken from the root provider: a handler
+        // parameter is resolved from HttpContext.RequestServices, which creates (and disposes) a DI
+        // scope for every request that nothing on the 200 path needs.
+        EventReceiver? receiver = null;
+        app.MapPost(Path, async http =>
+        {
+            receiver ??= app.ServiceProvider.GetRequiredService<EventReceiver>();
+            var result = await receiver.ReceiveAsync(http).ConfigureAwait(false);
+            await result.ExecuteAsync(http).ConfigureAwait(false);
+        }).DisableAntiforgery();
         return app;
     }
 
@@ -227,9 +236,25 @@ public sealed partial class EventReceiver(
         return true;
     }
 
-    // Serialised up front so the answer goes out with a Content-Length, not chunked.
-    private static IResult Receipt(long id, bool duplicate) =>
-        Results.Bytes(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new ReceiptResponse(id, duplicate), ReceivingJson.Default.ReceiptResponse), "application/json");
+    private static ReceiptResult Receipt(long id, bool duplicate) =>
+        new ReceiptResult(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new ReceiptResponse(id, duplicate), ReceivingJson.Default.ReceiptResponse));
+
+    /// <summary>
+    /// The 200, serialised up front so it goes out with a Content-Length, not chunked. Written
+    /// directly: <c>Results.Bytes</c> asks HttpContext.RequestServices for a logger, which creates a DI
+    /// scope for every acknowledged event.
+    /// </summary>
+    private sealed class ReceiptResult(byte[] json) : IResult
+    {
+        public Task ExecuteAsync(HttpContext httpContext)
+        {
+            var response = httpContext.Response;
+            response.StatusCode = StatusCodes.Status200OK;
+            response.ContentType = JsonType;
+            response.ContentLength = json.Length;
+            return response.Body.WriteAsync(json, httpContext.RequestAborted).AsTask();
+        }
+    }
 
     private IResult Unavailable(Bitrix24Event ev, string error)
     {

@@ -43,7 +43,8 @@ public static class JournalBody
     /// keeps Bitrix24's exact bytes (useful when its format changes) but no secret. The parser has
     /// already accepted the body, so every key decodes.
     /// </summary>
-    public static string RedactForm(ReadOnlySpan<byte> body)
+    /// <returns>The stored body, UTF-8.</returns>
+    public static byte[] RedactForm(ReadOnlySpan<byte> body)
     {
         var output = ArrayPool<byte>.Shared.Rent(body.Length);
         try
@@ -69,7 +70,7 @@ public static class JournalBody
                 length += pair.Length;
             }
 
-            return Encoding.UTF8.GetString(output, 0, length);
+            return output.AsSpan(0, length).ToArray();
         }
         finally
         {
@@ -114,8 +115,8 @@ public static class JournalBody
         return key.SequenceEqual("auth[access_token]"u8) || key.SequenceEqual("auth[refresh_token]"u8) || key.SequenceEqual("auth[application_token]"u8);
     }
 
-    /// <summary>The JSON body re-serialised without the token fields of its auth object.</summary>
-    public static string RedactJson(ReadOnlySpan<byte> body)
+    /// <summary>The JSON body re-serialised without the token fields of its auth object, UTF-8.</summary>
+    public static byte[] RedactJson(ReadOnlySpan<byte> body)
     {
         var node = JsonNode.Parse(body.ToArray())!;
         if (node["auth"] is JsonObject auth)
@@ -126,7 +127,13 @@ public static class JournalBody
             }
         }
 
-        return node.ToJsonString();
+        var output = new ArrayBufferWriter<byte>(body.Length);
+        using (var writer = new System.Text.Json.Utf8JsonWriter(output))
+        {
+            node.WriteTo(writer);
+        }
+
+        return output.WrittenSpan.ToArray();
     }
 
     /// <summary>

@@ -197,7 +197,7 @@ public sealed class JournalFeedTests
     public void AsStored_gives_the_event_the_journal_reads_back_from_the_stored_body()
     {
         var body = Bitrix24Events.ExternalCallStart(Portal, Bitrix24Events.NewCallId());
-        var fromJournal = CallJson.ReadEvent("application/x-www-form-urlencoded", JournalBody.RedactForm(Encoding.UTF8.GetBytes(body)));
+        var fromJournal = CallJson.ReadEvent("application/x-www-form-urlencoded", Encoding.UTF8.GetString(JournalBody.RedactForm(Encoding.UTF8.GetBytes(body))));
 
         var fromFeed = JournalFeed.AsStored(1, T0, Portal.MemberId, ParsedEvents.Read(body)).Event;
 
@@ -247,7 +247,7 @@ public sealed class JournalFeedTests
     public void Past_its_body_budget_the_feed_lets_go_of_everything_until_the_ledger_has_caught_up()
     {
         var feed = new JournalFeed();
-        var big = (int)(JournalFeed.MaxBodyChars / 4);
+        var big = (int)(JournalFeed.MaxBodyBytes / 4);
         for (var id = 1; id <= 4; id++)
         {
             feed.Publish(Row(id), big);

@@ -1,3 +1,4 @@
+using System.Text;
 using Switchboard.Journal;
 using Switchboard.Tests.Infrastructure;
 
@@ -30,7 +31,7 @@ public abstract class JournalStoreContract : IAsyncLifetime
     protected static string Hash(char c) => new(c, 64);
 
     protected static JournalAppend Event(string memberId, string dedupKey, PortalGuard? guard = null, string name = "ONEXTERNALCALLSTART", string? callId = "call-1", PortalChange? change = null, DateTimeOffset? at = null) =>
-        new(at ?? T0, memberId, name, callId, 1055, T0.AddSeconds(-1), "application/x-www-form-urlencoded", $"event={name}&data%5BCALL_ID%5D={callId}", dedupKey, guard ?? PortalGuard.None, change);
+        new(at ?? T0, memberId, name, callId, 1055, T0.AddSeconds(-1), "application/x-www-form-urlencoded", Encoding.UTF8.GetBytes($"event={name}&data%5BCALL_ID%5D={callId}"), dedupKey, guard ?? PortalGuard.None, change);
 
     protected static PortalInstall Install(string memberId, string tokenHash, string domain = "acme.bitrix24.com") =>
         new(memberId, domain, $"https://{domain}/rest/", "https://oauth.bitrix.info/rest/", "telephony,crm", "L", tokenHash, "1", "en",
@@ -59,6 +60,24 @@ public abstract class JournalStoreContract : IAsyncLifetime
         e.ContentType.Should().Be("application/x-www-form-urlencoded");
         e.Body.Should().Be("event=ONEXTERNALCALLSTART&data%5BCALL_ID%5D=externalCall.abc.1");
         e.DedupKey.Should().Be("k1");
+    }
+
+    [Fact]
+    public async Task A_body_appended_as_UTF8_bytes_reads_back_as_the_same_text_on_both_write_paths()
+    {
+        // Bodies travel as UTF-8 bytes from the request to the statement (JournalAppend.Body): a
+        // Cyrillic name, a '+' and an emoji must come back as the same characters, both through the
+        // batch insert (an ordinary event) and the single-event one (an install, which changes a portal).
+        const string Text = "event=ONEXTERNALCALLSTART&data%5BNAME%5D=Иван Петров+1 📞";
+        var plain = Event("m1", "utf8-plain") with { Body = Encoding.UTF8.GetBytes(Text) };
+        var install = Event("m9", "utf8-install", name: "ONAPPINSTALL", callId: null, change: Install("m9", Hash('9'))) with { Body = Encoding.UTF8.GetBytes(Text) };
+
+        var stored = await Store.AppendAsync([plain], default);
+        var installed = await Store.AppendAsync([install], default);
+
+        (await Store.GetEventAsync(stored[0].Id!.Value, default))!.Body.Should().Be(Text);
+        (await Store.GetEventAsync(installed[0].Id!.Value, default))!.Body.Should().Be(Text);
+        (await Store.ReadAfterAsync(0, 10, default)).Select(e => e.Body).Should().Equal(Text, Text);
     }
 
     [Fact]

@@ -39,7 +39,7 @@ public sealed class JournalWriterTests : IAsyncLifetime
         new SwitchboardMetrics(_services.GetRequiredService<IMeterFactory>()), new JournalFeed(), _committed, NullLogger<JournalWriter>.Instance);
 
     private static JournalAppend Event(int i) =>
-        new(T0, "m1", "ONEXTERNALCALLSTART", $"call-{i}", 1055, T0, "application/x-www-form-urlencoded", $"event=ONEXTERNALCALLSTART&data%5BCALL_ID%5D=call-{i}", $"key-{i:D6}", PortalGuard.None);
+        new(T0, "m1", "ONEXTERNALCALLSTART", $"call-{i}", 1055, T0, "application/x-www-form-urlencoded", System.Text.Encoding.UTF8.GetBytes($"event=ONEXTERNALCALLSTART&data%5BCALL_ID%5D=call-{i}"), $"key-{i:D6}", PortalGuard.None);
 
     [Fact]
     public async Task Events_queued_from_many_requests_at_once_are_each_committed_once_in_batches()

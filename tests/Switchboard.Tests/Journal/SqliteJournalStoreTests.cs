@@ -278,7 +278,7 @@ public sealed class SqliteJournalStoreTests : JournalStoreContract
     {
         await using var store = new SqliteJournalStore(DbPath, null, TimeSpan.FromMilliseconds(20), walRestartFrames, walMaxFrames);
         await store.InitializeAsync(default);
-        var body = "event=ONVOXIMPLANTCALLEND&data%5BCALL_ID%5D=x&data%5BPAD%5D=" + new string('p', 1000);
+        var body = System.Text.Encoding.UTF8.GetBytes("event=ONVOXIMPLANTCALLEND&data%5BCALL_ID%5D=x&data%5BPAD%5D=" + new string('p', 1000));
         var stored = 0;
         for (var batch = 0; batch < 800; batch++)
         {
@@ -346,5 +346,20 @@ public sealed class SqliteJournalStoreTests : JournalStoreContract
         (await cmd.ExecuteScalarAsync()).Should().Be(3L);
         cmd.CommandText = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ('portal_setup', 'portal_users')";
         (await cmd.ExecuteScalarAsync()).Should().Be(2L);
+    }
+
+    [Fact]
+    public async Task A_body_is_stored_as_TEXT_not_as_a_BLOB()
+    {
+        // The body is bound from its UTF-8 bytes; bound as a blob it would read back the same through
+        // Microsoft.Data.Sqlite but compare and LIKE as bytes in SQL. Both write paths.
+        await Store.AppendAsync([Event("m1", "k-text")], default);
+        await Store.AppendAsync([Event("m2", "k-install", name: "ONAPPINSTALL", callId: null, change: Install("m2", Hash('2')))], default);
+
+        await using var connection = new SqliteConnection($"Data Source={DbPath};Pooling=False");
+        await connection.OpenAsync();
+        await using var cmd = connection.CreateCommand();
+        cmd.CommandText = "SELECT group_concat(DISTINCT typeof(body)) FROM events";
+        (await cmd.ExecuteScalarAsync()).Should().Be("text");
     }
 }

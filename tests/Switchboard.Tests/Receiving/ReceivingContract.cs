@@ -84,6 +84,14 @@ public abstract class ReceivingContract : IAsyncLifetime
 
         response.StatusCode.Should().Be(HttpStatusCode.OK);
         (await CountAsync()).Should().Be(before + 1);
+
+        // The receipt: JSON with a Content-Length (not chunked), naming the journal row.
+        response.Content.Headers.ContentType!.MediaType.Should().Be("application/json");
+        response.Content.Headers.ContentLength.Should().BeGreaterThan(0);
+        response.Headers.TransferEncodingChunked.Should().NotBe(true);
+        using var receipt = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        receipt.RootElement.GetProperty("duplicate").GetBoolean().Should().BeFalse();
+        (await Server.Store.GetEventAsync(receipt.RootElement.GetProperty("id").GetInt64(), default))!.EventName.Should().Be("ONEXTERNALCALLSTART");
     }
 
     // ---- Tenant ---------------------------------------------------------------------------------

@@ -393,7 +393,7 @@ public sealed class SqliteJournalStore : SqlJournalStore
         SqliteRaw.BindInt64(db, stmt, 5, a.HandlerId);
         SqliteRaw.BindInt64(db, stmt, 6, a.SentAt?.ToUnixTimeMilliseconds());
         SqliteRaw.BindText(db, stmt, 7, a.ContentType);
-        SqliteRaw.BindText(db, stmt, 8, a.Body);
+        SqliteRaw.BindUtf8(db, stmt, 8, a.Body.Span);
         SqliteRaw.BindText(db, stmt, 9, a.DedupKey);
     }
 
