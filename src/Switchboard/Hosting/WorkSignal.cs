@@ -16,15 +16,26 @@ public sealed class WorkSignal : IDisposable
     private readonly SemaphoreSlim _semaphore = new(0, 1);
 
     /// <summary>Wakes the waiter (or the next one to wait).</summary>
+    /// <remarks>
+    /// Called by the journal writer after every commit, hundreds of times a second under load, while
+    /// the ledger is mostly busy folding rather than waiting: an already-signalled semaphore is left
+    /// alone instead of being released into a <see cref="SemaphoreFullException"/> (a thrown and caught
+    /// exception per commit was 4 % of the writer thread's CPU in a profile).
+    /// </remarks>
     public void Pulse()
     {
+        if (_semaphore.CurrentCount > 0)
+        {
+            return; // already signalled: one wake-up covers every pulse since
+        }
+
         try
         {
             _semaphore.Release();
         }
         catch (SemaphoreFullException)
         {
-            // Already signalled: one wake-up covers every pulse since.
+            // Another thread signalled between the look and the release: the same as above.
         }
     }
 
