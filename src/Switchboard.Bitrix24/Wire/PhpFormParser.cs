@@ -23,6 +23,15 @@ public static class PhpFormParser
     public static FormParseResult Parse(ReadOnlySpan<byte> body, FormLimits? limits = null)
     {
         limits ??= FormLimits.Default;
+
+        // The raw bytes too, not only what the percent-escapes decode to: http_build_query escapes every
+        // byte outside ASCII, so a raw byte that is not UTF-8 (0xC3 then "%A9", which decodes to "é") did
+        // not come from it, and a journal that stores the body as UTF-8 text must not keep it.
+        if (!System.Text.Unicode.Utf8.IsValid(body))
+        {
+            return FormParseResult.Fail(FormError.InvalidUtf8, "The body has bytes outside its %-escapes that are not valid UTF-8.");
+        }
+
         var root = FormNode.NewMap();
         var count = 0;
         var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(body.Length, 64));

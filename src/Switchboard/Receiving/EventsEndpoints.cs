@@ -246,13 +246,22 @@ public sealed partial class EventReceiver(
     /// </summary>
     private sealed class ReceiptResult(byte[] json) : IResult
     {
-        public Task ExecuteAsync(HttpContext httpContext)
+        public async Task ExecuteAsync(HttpContext httpContext)
         {
             var response = httpContext.Response;
             response.StatusCode = StatusCodes.Status200OK;
             response.ContentType = JsonType;
             response.ContentLength = json.Length;
-            return response.Body.WriteAsync(json, httpContext.RequestAborted).AsTask();
+            try
+            {
+                await response.Body.WriteAsync(json, httpContext.RequestAborted).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // The sender hung up before its answer (the event is committed all the same): end the
+                // connection, as Results.Bytes does, rather than let the exception reach the error handler.
+                httpContext.Abort();
+            }
         }
     }
 

@@ -207,6 +207,26 @@ public sealed class PhpFormParserTests
         Fail(body).Should().Be(FormError.InvalidUtf8);
     }
 
+    [Theory]
+    [InlineData(new byte[] { (byte)'a', (byte)'=', 0xC3, (byte)'%', (byte)'A', (byte)'9' })] // raw 0xC3 + "%A9": decodes to "é"
+    [InlineData(new byte[] { (byte)'a', (byte)'=', 0xFF })]
+    [InlineData(new byte[] { 0xC3, (byte)'=', (byte)'1' })]
+    public void Raw_bytes_that_are_not_UTF8_are_rejected_even_when_the_decoded_value_would_be(byte[] body)
+    {
+        var result = PhpFormParser.Parse(body);
+        result.Success.Should().BeFalse();
+        result.Error.Should().Be(FormError.InvalidUtf8);
+    }
+
+    [Fact]
+    public void Raw_UTF8_outside_the_escapes_is_still_accepted()
+    {
+        // Not what http_build_query sends, but valid UTF-8: read as the characters it is.
+        var result = PhpFormParser.Parse(System.Text.Encoding.UTF8.GetBytes("data[NAME]=Иван"));
+        result.Success.Should().BeTrue();
+        result.Root!["data"]!["NAME"]!.Value.Should().Be("Иван");
+    }
+
     [Fact]
     public void Lower_case_hex_escapes_decode()
     {

@@ -85,6 +85,14 @@ public sealed class SwitchboardServer : IAsyncDisposable
 
     public Task<HttpResponseMessage> PostJsonAsync(string json) => PostFormAsync(json, "application/json");
 
+    /// <summary>POSTs raw bytes as a form body (for bodies no string can hold).</summary>
+    public Task<HttpResponseMessage> PostFormBytesAsync(byte[] body)
+    {
+        var content = new ByteArrayContent(body);
+        content.Headers.ContentType = MediaTypeHeaderValue.Parse("application/x-www-form-urlencoded");
+        return Client.PostAsync("/bitrix24/events", content);
+    }
+
     public async ValueTask DisposeAsync()
     {
         Client.Dispose();

@@ -354,6 +354,23 @@ public abstract class ReceivingContract : IAsyncLifetime
         { "literal NUL byte", "event=X&data%5BA%5D=a\0b", "NUL" },
     };
 
+    [Fact]
+    public async Task A_form_body_with_raw_bytes_that_are_not_UTF8_gets_400_and_nothing_is_stored()
+    {
+        // A verified event whose CALL_ID value starts with a raw 0xC3 byte followed by "%A9": decoded, "é"
+        // (valid); as bytes, not UTF-8, so not what http_build_query sends, and not text the journal
+        // could store as it arrived.
+        var before = await CountAsync();
+        var text = Bitrix24Events.ExternalCallStart(Portal);
+        var at = text.IndexOf("data%5BCALL_ID%5D=", StringComparison.Ordinal) + "data%5BCALL_ID%5D=".Length;
+        var body = Encoding.ASCII.GetBytes(text[..at]).Concat(new byte[] { 0xC3 }).Concat(Encoding.ASCII.GetBytes("%A9" + text[at..])).ToArray();
+
+        var response = await Server.PostFormBytesAsync(body);
+
+        await ShouldBeProblemAsync(response, HttpStatusCode.BadRequest, "not valid UTF-8");
+        (await CountAsync()).Should().Be(before);
+    }
+
     [Theory]
     [MemberData(nameof(MalformedBodies))]
     public async Task A_malformed_form_body_gets_400_naming_the_problem_and_nothing_is_stored(string _, string body, string detail)
