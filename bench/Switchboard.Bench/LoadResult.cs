@@ -46,7 +46,8 @@ internal sealed record LoadResult(
     double GeneratorCpuCores,
     double? ServerCpuCores,
     double? MachineBusyCores,
-    int MachineCores)
+    int MachineCores,
+    double? ServerAllocatedBytesPerOk = null)
 {
     public long Non200Total => Non200.Values.Sum();
 
@@ -57,7 +58,7 @@ internal sealed record LoadResult(
         ? Math.Max(0, busy - GeneratorCpuCores - server)
         : null;
 
-    internal static LoadResult From(LoadSettings settings, Uri endpoint, LoadRunner.RunClock run, LoadRunner.Worker[] workers)
+    internal static LoadResult From(LoadSettings settings, Uri endpoint, LoadRunner.RunClock run, LoadRunner.Worker[] workers, long? serverAllocated = null)
     {
         var total = workers.Sum(w => w.Count);
         var all = new long[total];
@@ -112,6 +113,7 @@ internal sealed record LoadResult(
             seconds > 0 ? run.GeneratorCpu.TotalSeconds / seconds : 0,
             run.ServerCpu is { } server && seconds > 0 ? server.TotalSeconds / seconds : null,
             MachineCpu.BusyCores(run.MachineAtStart, run.MachineAtEnd),
-            Environment.ProcessorCount);
+            Environment.ProcessorCount,
+            serverAllocated is { } bytes && ok > 0 ? bytes / (double)ok : null);
     }
 }

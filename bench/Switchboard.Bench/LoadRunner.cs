@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
@@ -54,9 +55,10 @@ internal static class LoadRunner
                           $"warm-up {settings.Warmup.TotalSeconds:0.#} s, measuring {settings.Duration.TotalSeconds:0.#} s …");
 
             var run = new RunClock(settings, serverCpu);
+            var allocated = ServerAllocatedAsync(new Uri(endpoint, "/metrics"), run, ct);
             await Task.WhenAll(workers.Select(w => Task.Run(() => w.RunAsync(endpoint, run, ct), ct))).ConfigureAwait(false);
             run.MarkEnd();
-            return LoadResult.From(settings, endpoint, run, workers);
+            return LoadResult.From(settings, endpoint, run, workers, await allocated.ConfigureAwait(false));
         }
         finally
         {
@@ -88,6 +90,57 @@ internal static class LoadRunner
                 throw new BenchAbortedException($"{endpoint}: ONAPPINSTALL was answered {(int)response.StatusCode} {response.ReasonPhrase}, expected 200.");
             }
         }
+    }
+
+    /// <summary>
+    /// The bytes the server allocated over the measured window, from <c>process_allocated_bytes_total</c>
+    /// in its <c>/metrics</c> (Switchboard's), read when the warm-up ends and when the window does; null
+    /// for a server without it (the ceiling). Unlike CPU time, allocation per event does not move with
+    /// the machine's speed, so it shows a change in one run that throughput needs many pairs to show.
+    /// </summary>
+    private static async Task<long?> ServerAllocatedAsync(Uri metrics, RunClock run, CancellationToken ct)
+    {
+        using var client = NewClient(TimeSpan.FromSeconds(5));
+        await Task.Delay(Until(run.WarmupEnd), ct).ConfigureAwait(false);
+        var start = await ReadAllocatedAsync(client, metrics, ct).ConfigureAwait(false);
+        if (start is null)
+        {
+            return null;
+        }
+
+        await Task.Delay(Until(run.End), ct).ConfigureAwait(false);
+        return await ReadAllocatedAsync(client, metrics, ct).ConfigureAwait(false) - start;
+
+        static TimeSpan Until(long timestamp) => TimeSpan.FromTicks(Math.Max(0, (long)((timestamp - Stopwatch.GetTimestamp()) * (double)TimeSpan.TicksPerSecond / Stopwatch.Frequency)));
+    }
+
+    private static async Task<long?> ReadAllocatedAsync(HttpClient client, Uri metrics, CancellationToken ct)
+    {
+        string text;
+        try
+        {
+            text = await client.GetStringAsync(metrics, ct).ConfigureAwait(false);
+        }
+        catch (HttpRequestException)
+        {
+            return null;
+        }
+        catch (TaskCanceledException) when (!ct.IsCancellationRequested)
+        {
+            return null; // timed out
+        }
+
+        const string Name = "process_allocated_bytes_total ";
+        foreach (var line in text.AsSpan().EnumerateLines())
+        {
+            if (line.StartsWith(Name, StringComparison.Ordinal)
+                && double.TryParse(line[Name.Length..], NumberStyles.Float, CultureInfo.InvariantCulture, out var value))
+            {
+                return (long)value;
+            }
+        }
+
+        return null;
     }
 
     private static HttpClient NewClient(TimeSpan timeout) =>

@@ -33,6 +33,7 @@ internal static class Report
             ["non-200", Counts(r.Non200)],
             ["errors", Counts(r.Errors)],
             ["cpu (cores)", $"generator {r.GeneratorCpuCores:0.00}, server {Cores(r.ServerCpuCores)}, other {Cores(r.OtherCpuCores)}; machine busy {Cores(r.MachineBusyCores)} of {r.MachineCores}"],
+            ["server allocated", $"{Bytes(r.ServerAllocatedBytesPerOk)} per 200 (process_allocated_bytes_total in its /metrics)"],
         ]);
         if (r.OtherCpuCores > 0.2)
         {
@@ -62,6 +63,7 @@ internal static class Report
             ["server cpu (cores)", Cores(ceiling.ServerCpuCores), Cores(switchboard.ServerCpuCores)],
             ["other cpu (cores)", Cores(ceiling.OtherCpuCores), Cores(switchboard.OtherCpuCores)],
             ["machine busy (cores)", Cores(ceiling.MachineBusyCores), Cores(switchboard.MachineBusyCores)],
+            ["server allocated per 200 (bytes)", Bytes(ceiling.ServerAllocatedBytesPerOk), Bytes(switchboard.ServerAllocatedBytesPerOk)],
         ];
         WriteRows(output, rows, alignRight: true);
         output.WriteLine();
@@ -128,6 +130,8 @@ internal static class Report
     private static string Ms(double ms) => double.IsNaN(ms) ? "-" : ms.ToString(ms < 10 ? "0.000" : "0.0", CultureInfo.InvariantCulture);
 
     private static string Cores(double? cores) => cores is { } c ? c.ToString("0.00", CultureInfo.InvariantCulture) : "n/a";
+
+    private static string Bytes(double? bytes) => bytes is { } b ? b.ToString("#,0", CultureInfo.InvariantCulture) : "n/a";
 
     private static string Counts(IReadOnlyDictionary<string, long> counts) =>
         counts.Count == 0 ? "0" : string.Join(", ", counts.Select(kv => $"{kv.Key}: {N(kv.Value)}"));
