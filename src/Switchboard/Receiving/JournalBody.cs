@@ -43,39 +43,33 @@ public static class JournalBody
     /// keeps Bitrix24's exact bytes (useful when its format changes) but no secret. The parser has
     /// already accepted the body, so every key decodes.
     /// </summary>
-    /// <returns>The stored body, UTF-8.</returns>
-    public static byte[] RedactForm(ReadOnlySpan<byte> body)
+    /// <returns>The stored body, UTF-8: written straight into the array it is kept in (the redacted body
+    /// is never longer than the body), not copied out of a scratch buffer.</returns>
+    public static ReadOnlyMemory<byte> RedactForm(ReadOnlySpan<byte> body)
     {
-        var output = ArrayPool<byte>.Shared.Rent(body.Length);
-        try
+        var output = new byte[body.Length];
+        var length = 0;
+        var rest = body;
+        while (!rest.IsEmpty)
         {
-            var length = 0;
-            var rest = body;
-            while (!rest.IsEmpty)
+            var amp = rest.IndexOf((byte)'&');
+            var pair = amp < 0 ? rest : rest[..amp];
+            rest = amp < 0 ? default : rest[(amp + 1)..];
+            if (pair.IsEmpty || IsSecret(pair))
             {
-                var amp = rest.IndexOf((byte)'&');
-                var pair = amp < 0 ? rest : rest[..amp];
-                rest = amp < 0 ? default : rest[(amp + 1)..];
-                if (pair.IsEmpty || IsSecret(pair))
-                {
-                    continue;
-                }
-
-                if (length > 0)
-                {
-                    output[length++] = (byte)'&';
-                }
-
-                pair.CopyTo(output.AsSpan(length));
-                length += pair.Length;
+                continue;
             }
 
-            return output.AsSpan(0, length).ToArray();
+            if (length > 0)
+            {
+                output[length++] = (byte)'&';
+            }
+
+            pair.CopyTo(output.AsSpan(length));
+            length += pair.Length;
         }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(output);
-        }
+
+        return output.AsMemory(0, length);
     }
 
     private static bool IsSecret(ReadOnlySpan<byte> pair)
@@ -116,7 +110,7 @@ public static class JournalBody
     }
 
     /// <summary>The JSON body re-serialised without the token fields of its auth object, UTF-8.</summary>
-    public static byte[] RedactJson(ReadOnlySpan<byte> body)
+    public static ReadOnlyMemory<byte> RedactJson(ReadOnlySpan<byte> body)
     {
         var node = JsonNode.Parse(body.ToArray())!;
         if (node["auth"] is JsonObject auth)
@@ -133,7 +127,7 @@ public static class JournalBody
             node.WriteTo(writer);
         }
 
-        return output.WrittenSpan.ToArray();
+        return output.WrittenMemory;
     }
 
     /// <summary>

@@ -197,7 +197,7 @@ public sealed class JournalFeedTests
     public void AsStored_gives_the_event_the_journal_reads_back_from_the_stored_body()
     {
         var body = Bitrix24Events.ExternalCallStart(Portal, Bitrix24Events.NewCallId());
-        var fromJournal = CallJson.ReadEvent("application/x-www-form-urlencoded", Encoding.UTF8.GetString(JournalBody.RedactForm(Encoding.UTF8.GetBytes(body))));
+        var fromJournal = CallJson.ReadEvent("application/x-www-form-urlencoded", Encoding.UTF8.GetString(JournalBody.RedactForm(Encoding.UTF8.GetBytes(body)).Span));
 
         var fromFeed = JournalFeed.AsStored(1, T0, Portal.MemberId, ParsedEvents.Read(body)).Event;
 

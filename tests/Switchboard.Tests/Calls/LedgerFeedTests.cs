@@ -216,7 +216,7 @@ public sealed class LedgerFeedTests : IDisposable
         var ev = ParsedEvents.Read(r.Body);
         return new JournalEntry(
             r.Id, DateTimeOffset.FromUnixTimeMilliseconds(r.ReceivedAt.ToUnixTimeMilliseconds()), _portal.MemberId, ev.Name, ev.CallId, ev.HandlerId, ev.SentAt,
-            FormType, Encoding.UTF8.GetString(JournalBody.RedactForm(Encoding.UTF8.GetBytes(r.Body))), $"dedup:{r.Id}");
+            FormType, Encoding.UTF8.GetString(JournalBody.RedactForm(Encoding.UTF8.GetBytes(r.Body)).Span), $"dedup:{r.Id}");
     }
 
     /// <summary>A ledger on its own SQLite file with a worker that is never started: passes are run by the test.</summary>
