@@ -18,6 +18,7 @@ internal static class BenchCommands
         root.Subcommands.Add(Compare());
         root.Subcommands.Add(RestBench.Command());
         root.Subcommands.Add(FoldBench.Command());
+        root.Subcommands.Add(JournalBench.Command());
         return root;
     }
 

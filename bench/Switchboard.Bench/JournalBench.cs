@@ -1,0 +1,203 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.Extensions.Options;
+using Switchboard.Bitrix24.Events;
+using Switchboard.Bitrix24.Wire;
+using Switchboard.Journal;
+using Switchboard.Journal.Sqlite;
+using Switchboard.Portals;
+using Switchboard.Receiving;
+
+namespace Switchboard.Bench;
+
+/// <summary>
+/// <c>switchboard-bench journal</c>: what receiving an event costs without HTTP, in its two halves.
+/// <list type="number">
+/// <item><b>Prepare</b>: the request path's own work once the body is read, as <c>EventReceiver</c> does it:
+/// parse the form, read the typed event, verify it against the installed portal (the token's SHA-256,
+/// compared in constant time with the cached portal's), redact the stored body and derive the dedup key.</item>
+/// <item><b>Commit</b>: the journal writer's work, <see cref="IJournalStore.AppendAsync"/> of a batch on a
+/// fresh SQLite journal (WAL, <c>synchronous=FULL</c>: an fsync per commit), on the calling thread as the
+/// writer thread does it.</item>
+/// </list>
+/// Each half is timed on the calling thread's CPU clock, batch by batch, and reported per event with the
+/// managed allocation and (for the commit) the bytes handed to <c>write</c>. Together with <c>fold</c>
+/// (the ledger) these are the floors of the server's CPU per event that no amount of scheduling can
+/// remove; <c>compare</c> reports what the whole server spends.
+/// </summary>
+internal static class JournalBench
+{
+    public static Command Command()
+    {
+        var events = new Option<int>("--events") { Description = "Events journalled (after as many again for warm-up).", DefaultValueFactory = _ => 100_000 };
+        var batch = new Option<int>("--batch") { Description = "Events per commit (under 64 connections the writer's batches average 15-25).", DefaultValueFactory = _ => 16 };
+        var command = new Command("journal", "CPU and allocation per event of the receiving path without HTTP: preparing an event, and committing it to a fresh SQLite journal in batches.") { events, batch };
+        command.SetAction(async (parse, ct) =>
+        {
+            var n = parse.GetValue(events);
+            var b = parse.GetValue(batch);
+            if (n <= 0 || b <= 0 || b > 10_000)
+            {
+                await Console.Error.WriteLineAsync("--events must be positive and --batch between 1 and 10000.").ConfigureAwait(false);
+                return 2;
+            }
+
+            await RunAsync(n, b, Console.Out, ct).ConfigureAwait(false);
+            return 0;
+        });
+        return command;
+    }
+
+    private static async Task RunAsync(int count, int batchSize, TextWriter output, CancellationToken ct)
+    {
+        var directory = Directory.CreateTempSubdirectory("switchboard-journal-");
+        try
+        {
+            var store = new SqliteJournalStore(Path.Combine(directory.FullName, "switchboard.db"));
+            await using (store.ConfigureAwait(false))
+            {
+                await store.InitializeAsync(ct).ConfigureAwait(false);
+                var time = TimeProvider.System;
+                var verifier = new EventVerifier(
+                    new PortalDirectory(store, time),
+                    new InstallPolicy(new FixedOptions<InstallOptions>(new InstallOptions())),
+                    new FirstInstallAccepted(),
+                    time);
+                var limits = new ReceivingOptions().ToLimits();
+                var portal = new BenchPortal(time);
+                await InstallAsync(store, verifier, portal, limits, ct).ConfigureAwait(false);
+
+                var templates = portal.Templates(64, new Random(7));
+                ulong unique = 0;
+                var appends = new List<JournalAppend>(batchSize);
+                foreach (var (label, n) in new[] { ("warm-up", count), ("measured", count) })
+                {
+                    var prepareCpu = TimeSpan.Zero;
+                    var commitCpu = TimeSpan.Zero;
+                    var commitProcessCpu = TimeSpan.Zero;
+                    var commitWall = TimeSpan.Zero;
+                    long prepareBytes = 0;
+                    long commitBytes = 0;
+                    long written = 0;
+                    var commits = 0;
+                    for (var done = 0; done < n; done += appends.Count)
+                    {
+                        appends.Clear();
+                        var thread0 = ThreadCpu.Now();
+                        var allocated0 = GC.GetAllocatedBytesForCurrentThread();
+                        for (var i = 0; i < Math.Min(batchSize, n - done); i++)
+                        {
+                            var template = templates[(int)(unique % (ulong)templates.Length)];
+                            var body = template.Stamp(++unique, time.GetUtcNow().ToUnixTimeSeconds());
+                            appends.Add(await PrepareAsync(body, verifier, limits, time, ct).ConfigureAwait(false));
+                        }
+
+                        prepareCpu += ThreadCpu.Now() - thread0;
+                        prepareBytes += GC.GetAllocatedBytesForCurrentThread() - allocated0;
+
+                        var written0 = WrittenBytes.Now();
+                        var process0 = Process.GetCurrentProcess().TotalProcessorTime;
+                        thread0 = ThreadCpu.Now();
+                        allocated0 = GC.GetAllocatedBytesForCurrentThread();
+                        var wall0 = Stopwatch.GetTimestamp();
+
+                        // As the journal writer calls it: synchronously, on its own thread.
+                        var results = store.AppendAsync(appends, ct).GetAwaiter().GetResult();
+                        commitWall += Stopwatch.GetElapsedTime(wall0);
+                        commitCpu += ThreadCpu.Now() - thread0;
+                        commitBytes += GC.GetAllocatedBytesForCurrentThread() - allocated0;
+                        commitProcessCpu += Process.GetCurrentProcess().TotalProcessorTime - process0;
+                        written += WrittenBytes.Now() - written0;
+                        commits++;
+                        foreach (var result in results)
+                        {
+                            if (result.Status != AppendStatus.Stored)
+                            {
+                                throw new InvalidOperationException($"An event was not stored ({result.Status}): the benchmark's events must all be new and verified.");
+                            }
+                        }
+                    }
+
+                    await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                        $"{label,-9} {n:N0} events, {commits:N0} commits of {batchSize}: prepare {prepareCpu.TotalMicroseconds / n:F1} µs CPU and {prepareBytes / n:N0} bytes allocated per event; commit {commitCpu.TotalMicroseconds / n:F1} µs CPU on the committing thread ({commitProcessCpu.TotalMicroseconds / n:F1} µs the whole process), {commitBytes / n:N0} bytes allocated, {written / n:N0} bytes written per event, {commitWall.TotalMicroseconds / commits:F0} µs per commit ({n / commitWall.TotalSeconds:N0} events/s while committing)")).ConfigureAwait(false);
+                }
+            }
+        }
+        finally
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            directory.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>The bench portal's ONAPPINSTALL, verified and journalled as the server would.</summary>
+    private static async Task InstallAsync(SqliteJournalStore store, EventVerifier verifier, BenchPortal portal, FormLimits limits, CancellationToken ct)
+    {
+        var install = await PrepareAsync(portal.InstallBody(), verifier, limits, TimeProvider.System, ct).ConfigureAwait(false);
+        var result = (await store.AppendAsync([install], ct).ConfigureAwait(false))[0];
+        if (result.Status != AppendStatus.Stored)
+        {
+            throw new InvalidOperationException($"The bench portal's install was not stored ({result.Status}).");
+        }
+    }
+
+    /// <summary>What <c>EventReceiver.ReceiveAsync</c> does between reading the body and queueing the append.</summary>
+    private static async Task<JournalAppend> PrepareAsync(byte[] body, EventVerifier verifier, FormLimits limits, TimeProvider time, CancellationToken ct)
+    {
+        var parsed = PhpFormParser.Parse(body, limits);
+        if (!parsed.Success)
+        {
+            throw new InvalidOperationException("A bench body did not parse: " + parsed.Detail);
+        }
+
+        var typed = Bitrix24EventReader.Read(parsed.Root);
+        if (!typed.Success)
+        {
+            throw new InvalidOperationException("A bench body is not an event: " + typed.Error);
+        }
+
+        var ev = typed.Event;
+        var verdict = await verifier.VerifyAsync(ev, ct).ConfigureAwait(false);
+        if (!verdict.Accepted)
+        {
+            throw new InvalidOperationException($"A bench event was refused: {verdict.Rejection} {verdict.Reason}");
+        }
+
+        return new JournalAppend(
+            time.GetUtcNow(),
+            ev.Auth.MemberId!,
+            ev.Name,
+            ev.CallId,
+            ev.HandlerId,
+            ev.SentAt,
+            "application/x-www-form-urlencoded",
+            JournalBody.RedactForm(body),
+            JournalBody.DedupKey(ev, parsed.Root),
+            verdict.Guard!,
+            verdict.Change,
+            ev);
+    }
+
+    /// <summary>
+    /// The bench portal is the only portal and its install is this process's own: no portal to ask.
+    /// (The server asks the portal only to confirm a token <em>change</em>; a first install passes the
+    /// install policy, which the bench portal's domain does: *.bitrix24.com, https, same host.)
+    /// </summary>
+    private sealed class FirstInstallAccepted : IInstallVerifier
+    {
+        public ValueTask<string?> VerifyAsync(Bitrix24Event install, CancellationToken cancellationToken) => ValueTask.FromResult<string?>(null);
+
+        public ValueTask<(TokenChangeCheck Outcome, string Reason)> ConfirmTokenChangeAsync(Portal current, Bitrix24Event ev, CancellationToken cancellationToken) =>
+            throw new InvalidOperationException("The journal benchmark installs its portal once; a token change means the benchmark is broken.");
+    }
+
+    private sealed class FixedOptions<T>(T value) : IOptionsMonitor<T>
+    {
+        public T CurrentValue => value;
+
+        public T Get(string? name) => value;
+
+        public IDisposable? OnChange(Action<T, string?> listener) => null;
+    }
+}
