@@ -49,14 +49,19 @@ public static class CallLedger
         }
 
         var merged = Merge(current ?? new CallRecord { CallId = input.CallId }, input);
-        var fresh = Due(merged).Where(c => !merged.Emitted.Contains(c.Key)).ToList();
+        List<OutboxCommand>? fresh = null;
         var emitted = merged.Emitted;
-        foreach (var command in fresh)
+        foreach (var command in Due(merged))
         {
-            emitted = emitted.Add(command.Key);
+            if (!emitted.Contains(command.Key))
+            {
+                (fresh ??= []).Add(command);
+                emitted = emitted.Add(command.Key);
+            }
         }
 
-        return (merged with { Emitted = emitted }, fresh);
+        // Most inputs emit nothing (echoes, repeats): then the merged record is the answer as it is.
+        return fresh is null ? (merged, []) : (merged with { Emitted = emitted }, fresh);
     }
 
     private static CallRecord Merge(CallRecord r, LedgerInput input) => input switch
@@ -146,13 +151,17 @@ public static class CallLedger
         // whether the answer or the call's start arrived first.
         if (r.UserId is { } owner)
         {
-            var others = r.AnsweredBy.Items.Where(u => u != owner).ToList();
-            foreach (var user in others)
+            var others = false;
+            foreach (var user in r.AnsweredBy.Items)
             {
-                yield return new ShowCard(r.CallId, user);
+                if (user != owner)
+                {
+                    others = true;
+                    yield return new ShowCard(r.CallId, user);
+                }
             }
 
-            if (others.Count > 0)
+            if (others)
             {
                 yield return new HideCard(r.CallId, owner);
             }

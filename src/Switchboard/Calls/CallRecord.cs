@@ -79,7 +79,7 @@ public sealed record CallRecord
     public CallAnswer? LastAnswer { get; init; }
 
     /// <summary>Every Bitrix24 user the PBX reported answering a leg.</summary>
-    public ValueSet<long> AnsweredBy { get; init; } = new();
+    public ValueSet<long> AnsweredBy { get; init; } = ValueSet.Empty<long>();
 
     /// <summary>Our outcome, from the PBX and manual finishes, by <see cref="StatusPrecedence"/>. What we send with finish.</summary>
     public CallOutcome? Outcome { get; init; }
@@ -94,16 +94,16 @@ public sealed record CallRecord
     public bool EndKnown { get; init; }
 
     /// <summary>Recording files reported ready.</summary>
-    public ValueSet<string> Recordings { get; init; } = new();
+    public ValueSet<string> Recordings { get; init; } = ValueSet.Empty<string>();
 
     /// <summary>Bitrix24 telephony events seen for this call, by name (echoes included).</summary>
-    public ValueSet<string> EventsSeen { get; init; } = new();
+    public ValueSet<string> EventsSeen { get; init; } = ValueSet.Empty<string>();
 
     /// <summary>The highest journal id folded in.</summary>
     public long? LastJournalId { get; init; }
 
     /// <summary>Idempotency keys of the commands already emitted; a key is emitted once, ever.</summary>
-    public ValueSet<string> Emitted { get; init; } = new();
+    public ValueSet<string> Emitted { get; init; } = ValueSet.Empty<string>();
 
     /// <summary>
     /// The arguments for <c>telephony.externalCall.finish</c> (REFERENCE §6.2) as of now, or null before
@@ -193,4 +193,18 @@ public sealed class ValueSet<T> : IEquatable<ValueSet<T>>
 
     /// <inheritdoc/>
     public override string ToString() => "[" + string.Join(", ", Items) + "]";
+}
+
+/// <summary>Shared instances of <see cref="ValueSet{T}"/>.</summary>
+public static class ValueSet
+{
+    /// <summary>The empty set, one per element type (the sets are immutable): a new call's record starts with four of them.</summary>
+    public static ValueSet<T> Empty<T>()
+        where T : IComparable<T> => EmptyOf<T>.Value;
+
+    private static class EmptyOf<T>
+        where T : IComparable<T>
+    {
+        public static readonly ValueSet<T> Value = new();
+    }
 }

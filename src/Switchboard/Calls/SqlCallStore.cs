@@ -290,7 +290,10 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
                 var (next, commands) = CallLedger.Apply(current, new Bitrix24Input(row.Id, row.ReceivedAt, ev));
                 records[key] = next;
                 changed.Add(key);
-                items.AddRange(commands.Select(c => CallJson.ToOutboxItem(c, row.MemberId, now)));
+                foreach (var command in commands)
+                {
+                    items.Add(CallJson.ToOutboxItem(command, row.MemberId, now));
+                }
             }
 
             await SaveRecordsAsync(connection, tx, changed.Select(key => (key.MemberId, records[key]!)), now, ct).ConfigureAwait(false);
