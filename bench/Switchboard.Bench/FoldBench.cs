@@ -63,6 +63,7 @@ internal static class FoldBench
                 // parsed just before it, as the writer hands them over, and only the fold is timed: the
                 // ledger never holds more than a pass of events, and neither does this.
                 var cursor = await calls.GetCursorAsync(ct).ConfigureAwait(false);
+                var collector = ThreadCpu.CollectorNote();
                 var feed = new List<JournalEvent>(passSize);
                 foreach (var (label, n) in new[] { ("warm-up", count), ("measured", count) })
                 {
@@ -84,14 +85,14 @@ internal static class FoldBench
                         }
 
                         var written0 = WrittenBytes.Now();
-                        var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+                        var cpu0 = ThreadCpu.ProcessNow();
                         var thread0 = ThreadCpu.Now();
                         var allocated0 = GC.GetTotalAllocatedBytes(precise: false);
                         var wall0 = Stopwatch.GetTimestamp();
                         var result = await calls.FoldAsync(cursor, feed, feed[^1].Id, DateTimeOffset.UtcNow, ct).ConfigureAwait(false);
                         wall += Stopwatch.GetElapsedTime(wall0);
                         bytes += GC.GetTotalAllocatedBytes(precise: false) - allocated0;
-                        cpu += Process.GetCurrentProcess().TotalProcessorTime - cpu0;
+                        cpu += ThreadCpu.ProcessNow() - cpu0;
                         threadCpu += ThreadCpu.Now() - thread0;
                         written += WrittenBytes.Now() - written0;
                         if (result.Conflict)
@@ -103,7 +104,7 @@ internal static class FoldBench
                     }
 
                     await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                        $"{label,-9} {n:N0} events in passes of {passSize}: {threadCpu.TotalMicroseconds / n:F1} µs CPU on the folding thread ({cpu.TotalMicroseconds / n:F1} µs the whole process) and {bytes / n:N0} bytes allocated per event, {written / n:N0} bytes written per event, {n / wall.TotalSeconds:N0} events/s while folding")).ConfigureAwait(false);
+                        $"{label,-9} {n:N0} events in passes of {passSize} ({collector}): {threadCpu.TotalMicroseconds / n:F1} µs CPU on the folding thread ({cpu.TotalMicroseconds / n:F1} µs the whole process) and {bytes / n:N0} bytes allocated per event, {written / n:N0} bytes written per event, {n / wall.TotalSeconds:N0} events/s while folding")).ConfigureAwait(false);
                 }
             }
         }
@@ -149,15 +150,42 @@ internal static class WrittenBytes
 internal static class ThreadCpu
 {
     private const int ClockThreadCpuTimeId = 3;
+    private const int ClockProcessCpuTimeId = 2;
 
-    public static TimeSpan Now()
+    public static TimeSpan Now() => Read(ClockThreadCpuTimeId);
+
+    /// <summary>
+    /// The whole process's CPU time (<c>CLOCK_PROCESS_CPUTIME_ID</c>), to the nanosecond.
+    /// <see cref="Process.TotalProcessorTime"/> counts in the kernel's 10 ms ticks, coarser than one
+    /// commit or fold.
+    /// </summary>
+    public static TimeSpan ProcessNow() => Read(ClockProcessCpuTimeId);
+
+    private static TimeSpan Read(int clock)
     {
-        if (!OperatingSystem.IsLinux() || ClockGetTime(ClockThreadCpuTimeId, out var ts) != 0)
+        if (!OperatingSystem.IsLinux() || ClockGetTime(clock, out var ts) != 0)
         {
             return TimeSpan.Zero;
         }
 
         return TimeSpan.FromTicks((ts.Seconds * TimeSpan.TicksPerSecond) + (ts.Nanoseconds / 100));
+    }
+
+    /// <summary>
+    /// Which collector this process runs, and a warning when it is not Switchboard's: the bench's own
+    /// default is server GC (for the ceiling, as Kestrel's default), whose collections run on threads of
+    /// their own, outside the thread clock, while Switchboard's workstation GC collects on the thread
+    /// that allocates.
+    /// </summary>
+    public static string CollectorNote()
+    {
+        if (!System.Runtime.GCSettings.IsServerGC)
+        {
+            return "workstation GC, as Switchboard";
+        }
+
+        Console.Error.WriteLine("switchboard-bench: this process runs server GC; Switchboard runs workstation GC. Run with DOTNET_gcServer=0 to measure as Switchboard collects.");
+        return "server GC, not Switchboard's";
     }
 
 #pragma warning disable SYSLIB1054 // LibraryImport needs unsafe code in this project; one blittable call.
