@@ -187,19 +187,7 @@ internal static class JournalBench
             throw new InvalidOperationException($"A bench event was refused: {verdict.Rejection} {verdict.Reason}");
         }
 
-        return new JournalAppend(
-            time.GetUtcNow(),
-            ev.Auth.MemberId!,
-            ev.Name,
-            ev.CallId,
-            ev.HandlerId,
-            ev.SentAt,
-            "application/x-www-form-urlencoded",
-            JournalBody.RedactForm(body),
-            JournalBody.DedupKey(ev, parsed.Root),
-            verdict.Guard!,
-            verdict.Change,
-            ev);
+        return JournalBody.ToAppend(time.GetUtcNow(), JournalBody.FormType, body, ev, parsed.Root, verdict);
     }
 
     /// <summary>

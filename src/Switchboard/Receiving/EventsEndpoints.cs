@@ -57,7 +57,7 @@ public sealed partial class EventReceiver(
     TimeProvider time,
     ILogger<EventReceiver> logger)
 {
-    private const string FormType = "application/x-www-form-urlencoded";
+    private const string FormType = JournalBody.FormType;
     private const string JsonType = "application/json";
 
     private readonly ReceivingOptions _limits = options.Value;
@@ -157,19 +157,7 @@ public sealed partial class EventReceiver(
                 LogFieldProblems(logger, ev.Name, ev.Auth.MemberId, string.Join(", ", ev.Problems.Select(p => $"{p.Field} is not {p.Expected}")));
             }
 
-            var append = new JournalAppend(
-                time.GetUtcNow(),
-                ev.Auth.MemberId!,
-                ev.Name,
-                ev.CallId,
-                ev.HandlerId,
-                ev.SentAt,
-                mediaType,
-                mediaType == FormType ? JournalBody.RedactForm(body.Span) : JournalBody.RedactJson(body.Span),
-                JournalBody.DedupKey(ev, parsed.Root),
-                verdict.Guard!,
-                verdict.Change,
-                ev);
+            var append = JournalBody.ToAppend(time.GetUtcNow(), mediaType, body.Span, ev, parsed.Root, verdict);
 
             AppendResult result;
             try

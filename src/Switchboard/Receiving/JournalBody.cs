@@ -6,13 +6,41 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Switchboard.Bitrix24.Events;
 using Switchboard.Bitrix24.Wire;
+using Switchboard.Journal;
+using Switchboard.Portals;
 
 namespace Switchboard.Receiving;
 
 /// <summary>What the journal keeps of a body: the body minus its tokens, and the key that makes a redelivery the same event.</summary>
 public static class JournalBody
 {
+    /// <summary>The media type of a form-encoded body; any other accepted body is JSON.</summary>
+    public const string FormType = "application/x-www-form-urlencoded";
+
     private static readonly string[] SecretAuthFields = ["access_token", "refresh_token", "application_token"];
+
+    /// <summary>
+    /// The journal row of a verified event, received at <paramref name="receivedAt"/>: its body without
+    /// the tokens, its dedup key, and the verdict's guard and portal change.
+    /// </summary>
+    public static JournalAppend ToAppend(DateTimeOffset receivedAt, string mediaType, ReadOnlySpan<byte> body, Bitrix24Event ev, FormNode root, Verdict verdict)
+    {
+        ArgumentNullException.ThrowIfNull(ev);
+        ArgumentNullException.ThrowIfNull(verdict);
+        return new JournalAppend(
+            receivedAt,
+            ev.Auth.MemberId!,
+            ev.Name,
+            ev.CallId,
+            ev.HandlerId,
+            ev.SentAt,
+            mediaType,
+            mediaType == FormType ? RedactForm(body) : RedactJson(body),
+            DedupKey(ev, root),
+            verdict.Guard!,
+            verdict.Change,
+            ev);
+    }
 
     /// <summary>
     /// What a stored body of <paramref name="length"/> bytes is read back with: limits no body of that
