@@ -104,6 +104,13 @@ public static class CallJson
         WriteStrings(writer, Names.EventsSeen, record.EventsSeen);
         WriteIfNotNull(writer, Names.LastJournalId, record.LastJournalId);
         WriteStrings(writer, Names.Emitted, record.Emitted);
+        WriteIfNotNull(writer, Names.Pbx, record.Pbx);
+        WriteIfNotNull(writer, Names.PbxCallId, record.PbxCallId);
+        WriteStrings(writer, Names.OriginateAttempts, record.OriginateAttempts);
+        WriteStrings(writer, Names.OriginatesNotSent, record.OriginatesNotSent);
+        WriteStrings(writer, Names.RecordingFiles, record.RecordingFiles);
+        WriteStrings(writer, Names.Problems, record.Problems);
+        writer.WriteBoolean(Names.Reconstructed, record.Reconstructed);
         writer.WriteEndObject();
     }
 
@@ -164,6 +171,7 @@ public static class CallJson
         Span<char> duration = stackalloc char[32];
         outcome.Duration.TryFormat(duration, out var written, "c", System.Globalization.CultureInfo.InvariantCulture);
         writer.WriteString(Names.Duration, duration[..written]);
+        WriteIfNotNull(writer, Names.Reason, outcome.Reason);
         writer.WriteEndObject();
     }
 
@@ -214,6 +222,14 @@ public static class CallJson
         public static readonly JsonEncodedText EventsSeen = JsonEncodedText.Encode("eventsSeen");
         public static readonly JsonEncodedText LastJournalId = JsonEncodedText.Encode("lastJournalId");
         public static readonly JsonEncodedText Emitted = JsonEncodedText.Encode("emitted");
+        public static readonly JsonEncodedText Reason = JsonEncodedText.Encode("reason");
+        public static readonly JsonEncodedText Pbx = JsonEncodedText.Encode("pbx");
+        public static readonly JsonEncodedText PbxCallId = JsonEncodedText.Encode("pbxCallId");
+        public static readonly JsonEncodedText OriginateAttempts = JsonEncodedText.Encode("originateAttempts");
+        public static readonly JsonEncodedText OriginatesNotSent = JsonEncodedText.Encode("originatesNotSent");
+        public static readonly JsonEncodedText RecordingFiles = JsonEncodedText.Encode("recordingFiles");
+        public static readonly JsonEncodedText Problems = JsonEncodedText.Encode("problems");
+        public static readonly JsonEncodedText Reconstructed = JsonEncodedText.Encode("reconstructed");
         public static readonly JsonEncodedText Outgoing = JsonEncodedText.Encode(nameof(CallDirection.Outgoing));
         public static readonly JsonEncodedText Incoming = JsonEncodedText.Encode(nameof(CallDirection.Incoming));
         public static readonly JsonEncodedText Callback = JsonEncodedText.Encode(nameof(CallDirection.Callback));

@@ -94,7 +94,21 @@ public static class CallLedger
             Outcome = StatusPrecedence.Better(r.Outcome, new CallOutcome(CallStatusCode.Success, TimeSpan.Zero)),
         },
 
-        PbxHungUp h => Ended(r, h.Status, h.Duration, h.At),
+        PbxHungUp h => Ended(r, h.Status, h.Duration, h.At, h.Reason) with { Reconstructed = r.Reconstructed || h.Reconstructed },
+
+        OriginateBegun o => r with
+        {
+            Pbx = Smallest(r.Pbx, o.Pbx),
+            PbxCallId = Smallest(r.PbxCallId, o.PbxCallId),
+            Extension = Smallest(r.Extension, Blank(o.Extension)),
+            OriginateAttempts = r.OriginateAttempts.Add(o.AttemptId),
+        },
+
+        OriginateNotSent n => r with { OriginatesNotSent = r.OriginatesNotSent.Add(n.AttemptId) },
+
+        RecordingStarted rs => r with { RecordingFiles = r.RecordingFiles.Add(rs.Path) },
+
+        CallProblem p => r with { Problems = r.Problems.Add(p.Message) },
 
         // An operator's finish is one more outcome, not an override: it cannot turn an answered call into a missed one.
         // The operator's user: the latest one named wins (a correction), unlike the merged facts above.
@@ -130,11 +144,11 @@ public static class CallLedger
         _ => r,
     };
 
-    private static CallRecord Ended(CallRecord r, CallStatusCode status, TimeSpan duration, DateTimeOffset at) => r with
+    private static CallRecord Ended(CallRecord r, CallStatusCode status, TimeSpan duration, DateTimeOffset at, string? reason = null) => r with
     {
         EndKnown = true,
         EndedAt = Later(r.EndedAt, at),
-        Outcome = StatusPrecedence.Better(r.Outcome, new CallOutcome(status, NotNegative(duration))),
+        Outcome = StatusPrecedence.Better(r.Outcome, new CallOutcome(status, NotNegative(duration), Blank(reason))),
     };
 
     /// <summary>Every command the record calls for, emitted or not; <see cref="Apply"/> subtracts the emitted ones.</summary>

@@ -21,7 +21,8 @@ public sealed record CrmEntity(CrmEntityType Type, long Id);
 /// <summary>The best known outcome of a call: a status and the duration reported with it.</summary>
 /// <param name="Status">The status code, as <c>telephony.externalCall.finish</c> takes it.</param>
 /// <param name="Duration">Talk time reported together with <paramref name="Status"/>; never negative.</param>
-public sealed record CallOutcome(CallStatusCode Status, TimeSpan Duration);
+/// <param name="Reason">Why the call failed, for the CRM user (finish's FAILED_REASON); null for a call that did not fail or whose reason is not known.</param>
+public sealed record CallOutcome(CallStatusCode Status, TimeSpan Duration, string? Reason = null);
 
 /// <summary>A PBX report that the call was answered, and by whom.</summary>
 public sealed record CallAnswer(DateTimeOffset At, long? UserId, string? Extension);
@@ -105,6 +106,31 @@ public sealed record CallRecord
     /// <summary>Idempotency keys of the commands already emitted; a key is emitted once, ever.</summary>
     public ValueSet<string> Emitted { get; init; } = ValueSet.Empty<string>();
 
+    /// <summary>The PBX (its name in the settings) that carries the call.</summary>
+    public string? Pbx { get; init; }
+
+    /// <summary>The call's id on the PBX: the ChannelId Switchboard gave the Originate, the Linkedid of every leg.</summary>
+    public string? PbxCallId { get; init; }
+
+    /// <summary>Originate attempts begun (<see cref="OriginateBegun"/>): each may have rung the phone.</summary>
+    public ValueSet<string> OriginateAttempts { get; init; } = ValueSet.Empty<string>();
+
+    /// <summary>Attempts known never to have reached the PBX (<see cref="OriginateNotSent"/>).</summary>
+    public ValueSet<string> OriginatesNotSent { get; init; } = ValueSet.Empty<string>();
+
+    /// <summary>Recording files the PBX started (attached once complete: <see cref="Recordings"/>).</summary>
+    public ValueSet<string> RecordingFiles { get; init; } = ValueSet.Empty<string>();
+
+    /// <summary>What an operator should know about the call.</summary>
+    public ValueSet<string> Problems { get; init; } = ValueSet.Empty<string>();
+
+    /// <summary>True when the end was inferred after an outage rather than seen.</summary>
+    public bool Reconstructed { get; init; }
+
+    /// <summary>True when an Originate may have reached the PBX: a retry must look for the call, never ring again.</summary>
+    [JsonIgnore]
+    public bool OriginateMayHaveRung => OriginateAttempts.Items.Any(a => !OriginatesNotSent.Contains(a));
+
     /// <summary>
     /// The arguments for <c>telephony.externalCall.finish</c> (REFERENCE §6.2) as of now, or null before
     /// the end is known. The outbox reads them when it sends <see cref="FinishCall"/>, not when the command
@@ -120,7 +146,7 @@ public sealed record CallRecord
         // finish needs USER_ID: the last user who talked, else the owner (FIELD-LESSONS item 6).
         var user = LastAnswer?.UserId ?? UserId ?? ManualUserId;
         var outcome = Outcome ?? new CallOutcome(CallStatusCode.Missed, TimeSpan.Zero);
-        return new FinishArguments(CallId, user, outcome.Duration, outcome.Status);
+        return new FinishArguments(CallId, user, outcome.Duration, outcome.Status, outcome.Reason);
     }
 }
 
@@ -129,7 +155,8 @@ public sealed record CallRecord
 /// <param name="UserId">USER_ID; null when neither the owner nor an answering user is known.</param>
 /// <param name="Duration">DURATION, to be sent in whole seconds.</param>
 /// <param name="Status">STATUS_CODE.</param>
-public sealed record FinishArguments(string CallId, long? UserId, TimeSpan Duration, CallStatusCode Status);
+/// <param name="FailedReason">FAILED_REASON, or null.</param>
+public sealed record FinishArguments(string CallId, long? UserId, TimeSpan Duration, CallStatusCode Status, string? FailedReason = null);
 
 /// <summary>
 /// An immutable sorted set that compares by content, so a <see cref="CallRecord"/> is equal to another

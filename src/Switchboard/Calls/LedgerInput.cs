@@ -47,7 +47,35 @@ public sealed record PbxAnswered(string CallId, string? Extension, long? UserId,
 /// (FIELD-LESSONS "what the best do": cause 16 → 200, 17 → 486, …; unanswered inbound → 304).
 /// A call can report several of these (IVR, queue, transfer legs).
 /// </summary>
-public sealed record PbxHungUp(string CallId, CallStatusCode Status, TimeSpan Duration, DateTimeOffset At) : LedgerInput(CallId);
+/// <param name="CallId">The call.</param>
+/// <param name="Status">The status the leg ended with.</param>
+/// <param name="Duration">Talk time.</param>
+/// <param name="At">When it ended.</param>
+/// <param name="Reason">Why it failed, in words for the CRM user (finish's FAILED_REASON); null when it did not.</param>
+/// <param name="Reconstructed">True when the end was inferred after an outage (the PBX no longer had the call), not seen.</param>
+public sealed record PbxHungUp(string CallId, CallStatusCode Status, TimeSpan Duration, DateTimeOffset At, string? Reason = null, bool Reconstructed = false) : LedgerInput(CallId);
+
+/// <summary>
+/// The PBX connector is about to write an Originate for a click-to-call: committed BEFORE the action
+/// reaches the socket, so that after a crash or a cut connection a retry knows the phone may already
+/// be ringing and looks for the call instead of ringing it again (RELIABILITY promise 7).
+/// </summary>
+/// <param name="CallId">The call.</param>
+/// <param name="Pbx">The PBX's name in the settings.</param>
+/// <param name="PbxCallId">The ChannelId given to Asterisk: the Uniqueid and Linkedid of the call's legs.</param>
+/// <param name="AttemptId">This attempt's id (unique per attempt).</param>
+/// <param name="Extension">The user's extension being rung.</param>
+/// <param name="At">When.</param>
+public sealed record OriginateBegun(string CallId, string Pbx, string PbxCallId, string AttemptId, string Extension, DateTimeOffset At) : LedgerInput(CallId);
+
+/// <summary>The attempt's Originate certainly never reached Asterisk (the connection was gone before it was written): a retry may ring.</summary>
+public sealed record OriginateNotSent(string CallId, string AttemptId) : LedgerInput(CallId);
+
+/// <summary>The PBX started recording the call into this file (VarSet MIXMONITOR_FILENAME); it is attached once complete.</summary>
+public sealed record RecordingStarted(string CallId, string Path) : LedgerInput(CallId);
+
+/// <summary>Something an operator should know about the call (a recording in a format Bitrix24 refuses, a file that never appeared).</summary>
+public sealed record CallProblem(string CallId, string Message) : LedgerInput(CallId);
 
 /// <summary>The PBX finished writing a recording of the call (the file stopped growing).</summary>
 public sealed record RecordingReady(string CallId, string Path, DateTimeOffset At) : LedgerInput(CallId);

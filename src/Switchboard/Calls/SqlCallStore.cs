@@ -31,7 +31,7 @@ public sealed record StoredCall(CallRecord Record, DateTimeOffset UpdatedAt);
 /// each journal row is folded once; a record is read <c>FOR UPDATE</c>, so a manual finish and a pass
 /// never overwrite each other.
 /// </remarks>
-public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
+public abstract partial class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
 {
     private const string CursorName = "journal";
 
@@ -67,6 +67,9 @@ public abstract class SqlCallStore(IOutboxStore outbox) : IAsyncDisposable
     [
         CallsTableNamed("calls"),
         "CREATE INDEX IF NOT EXISTS calls_updated ON calls (updated_at)",
+        // The calls still open, for the PBX connector's reconciliation after every (re)connect.
+        "CREATE INDEX IF NOT EXISTS calls_open ON calls (member_id) WHERE ended_at IS NULL",
+        PbxLeasesTable,
         "CREATE TABLE IF NOT EXISTS ledger_cursor (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
         $"INSERT INTO ledger_cursor (name, position) VALUES ('{CursorName}', 0) ON CONFLICT (name) DO NOTHING",
     ];

@@ -16,7 +16,7 @@ namespace Switchboard.Calls;
 /// <item>304 (missed): what every unanswered queue/ring-group leg reports.</item>
 /// <item>OTHER, then codes Bitrix24 does not document.</item>
 /// </list>
-/// Ties on the rank go to the longer duration, then to the ordinal order of the code, so the choice is
+/// Ties on the rank go to the longer duration, then to the ordinal order of the code and of the reason, so the choice is
 /// a total order and merging is commutative, associative and idempotent.
 /// </remarks>
 public static class StatusPrecedence
@@ -52,6 +52,13 @@ public static class StatusPrecedence
             return byDuration > 0 ? a : b;
         }
 
-        return string.CompareOrdinal(a.Status.Code, b.Status.Code) >= 0 ? a : b;
+        var byCode = string.CompareOrdinal(a.Status.Code, b.Status.Code);
+        if (byCode != 0)
+        {
+            return byCode > 0 ? a : b;
+        }
+
+        // The same outcome with and without its reason: the one that says why.
+        return string.CompareOrdinal(a.Reason, b.Reason) >= 0 ? a : b;
     }
 }

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Options;
 using Switchboard.Calls;
 using Switchboard.Journal;
 using Switchboard.Outbox;
+using Switchboard.Pbx;
 using Switchboard.Portals;
 using Switchboard.Portals.Setup;
 using Switchboard.Receiving;
@@ -60,6 +61,7 @@ public static class SwitchboardHost
         services.AddPortalSetup();
         services.AddCalls();
         services.AddOutbox();
+        services.AddPbx();
         return services;
     }
 
@@ -77,7 +79,8 @@ public static class SwitchboardHost
         services.AddSingleton(sp => sp.GetRequiredService<IOptions<JournalOptions>>().Value.CreateCallStore(sp.GetRequiredService<SqlOutboxStore>()));
         services.AddSingleton<StoresReady>();
         services.AddKeyedSingleton<WorkSignal>(WorkSignal.JournalCommitted);
-        services.AddKeyedSingleton<WorkSignal>(WorkSignal.OutboxEnqueued);
+        // A pulse for the outbox also wakes the PBX lane's worker (Pbx/PbxServices.cs).
+        services.AddKeyedSingleton(WorkSignal.OutboxEnqueued, (sp, _) => WorkSignal.Leading(sp.GetRequiredKeyedService<WorkSignal>(WorkSignal.PbxEnqueued)));
         services.AddHostedService<JournalInitializer>();
         services.AddSingleton<JournalFeed>();
         services.AddSingleton<JournalWriter>();

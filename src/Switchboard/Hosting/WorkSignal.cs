@@ -13,7 +13,21 @@ public sealed class WorkSignal : IDisposable
     /// <summary>Key of the signal pulsed after outbox commands are enqueued.</summary>
     public const string OutboxEnqueued = "outbox-enqueued";
 
+    /// <summary>Key of the signal of the PBX lane of the outbox (originates), pulsed with <see cref="OutboxEnqueued"/>.</summary>
+    public const string PbxEnqueued = "pbx-enqueued";
+
     private readonly SemaphoreSlim _semaphore = new(0, 1);
+    private readonly WorkSignal? _follower;
+
+    /// <summary>A signal with one waiter.</summary>
+    public WorkSignal()
+    {
+    }
+
+    private WorkSignal(WorkSignal follower) => _follower = follower;
+
+    /// <summary>A signal whose pulse also pulses <paramref name="follower"/>, which has a waiter of its own.</summary>
+    public static WorkSignal Leading(WorkSignal follower) => new(follower);
 
     /// <summary>Wakes the waiter (or the next one to wait).</summary>
     /// <remarks>
@@ -24,6 +38,8 @@ public sealed class WorkSignal : IDisposable
     /// </remarks>
     public void Pulse()
     {
+        _follower?.Pulse();
+
         if (_semaphore.CurrentCount > 0)
         {
             return; // already signalled: one wake-up covers every pulse since

@@ -20,4 +20,7 @@ public static class OutboxKinds
 
     /// <summary>Complete an install or update in the portal (verify, bind, lines, users); payload <c>{"journalId","event"}</c>.</summary>
     public const string PortalSetup = "portal.setup";
+
+    /// <summary>True for the kinds the PBX connector executes (<c>pbx.*</c>).</summary>
+    public static bool IsPbx(string kind) => kind.StartsWith("pbx.", StringComparison.Ordinal);
 }

@@ -23,10 +23,14 @@ public sealed partial class OutboxWorker(
     SwitchboardMetrics metrics,
     TimeProvider time,
     StoreClock clock,
-    ILogger<OutboxWorker> logger) : BackgroundService
+    ILogger<OutboxWorker> logger,
+    OutboxLane? lane = null) : BackgroundService
 {
+    private readonly OutboxLane _lane = lane ?? OutboxLane.Bitrix24;
+
     private readonly Dictionary<string, IOutboxHandler> _byKind = handlers
         .SelectMany(h => h.Kinds.Select(k => (Kind: k, Handler: h)))
+        .Where(x => (lane ?? OutboxLane.Bitrix24).Claims(x.Kind))
         .ToDictionary(x => x.Kind, x => x.Handler, StringComparer.Ordinal);
 
     private DateTimeOffset _lastPrune = DateTimeOffset.MinValue;
@@ -68,7 +72,7 @@ public sealed partial class OutboxWorker(
                 if (await PassAsync(stopping).ConfigureAwait(false) == 0)
                 {
                     await PruneAsync(stopping).ConfigureAwait(false);
-                    await enqueued.WaitAsync(options.Value.PollInterval, stopping).ConfigureAwait(false);
+                    await (_lane.Signal ?? enqueued).WaitAsync(options.Value.PollInterval, stopping).ConfigureAwait(false);
                 }
             },
             ex => LogStoreFailed(logger, ex.GetType().Name, ex.Message),
@@ -101,6 +105,11 @@ public sealed partial class OutboxWorker(
     public async Task<int> PassAsync(CancellationToken cancellationToken)
     {
         var o = options.Value;
+        if (_byKind.Count == 0 || !_lane.Active())
+        {
+            return 0;
+        }
+
         // The database's clock (StoreClock): leases are compared across instances on other machines.
         var now = await clock.NowAsync(cancellationToken).ConfigureAwait(false);
         var claimed = await store.ClaimAsync(_workerId, Math.Max(1, o.BatchSize), o.Lease, now, cancellationToken, _byKind.Keys).ConfigureAwait(false);
@@ -263,4 +272,19 @@ public sealed partial class OutboxWorker(
 
     [LoggerMessage(EventId = 4005, Level = LogLevel.Warning, Message = "Outbox store not available: {ErrorType} {Error}")]
     private static partial void LogStoreFailed(ILogger logger, string errorType, string error);
+}
+
+/// <summary>
+/// Which commands a worker claims. Bitrix24's REST commands wait for the portal's rate limit and its
+/// answers; a click-to-call must ring the phone at once. So originates go through a worker of their
+/// own, whose pass never waits for a slow portal's batch.
+/// </summary>
+/// <param name="Name">For logs.</param>
+/// <param name="Claims">True for the kinds this lane takes.</param>
+/// <param name="Active">False while the lane has nothing it could do (no PBX connection held by this instance): it claims nothing then, leaving the commands to the instance that can.</param>
+/// <param name="Signal">The signal it waits on; the worker's injected one when null.</param>
+public sealed record OutboxLane(string Name, Func<string, bool> Claims, Func<bool> Active, WorkSignal? Signal = null)
+{
+    /// <summary>Every kind but the PBX's.</summary>
+    public static OutboxLane Bitrix24 { get; } = new("bitrix24", kind => !OutboxKinds.IsPbx(kind), () => true);
 }

@@ -123,6 +123,7 @@ public sealed partial class TelephonyCommandHandler(
             UserId = userId,
             Duration = TimeSpan.FromSeconds(Math.Floor(args.Duration.TotalSeconds)),
             StatusCode = args.Status,
+            FailedReason = args.FailedReason,
         });
         return (new BatchCommand(CommandId(entry), TelephonyClient.FinishMethod, parameters), null);
     }

@@ -364,7 +364,7 @@ public sealed class LedgerMigrationTests : IAsyncLifetime
         indexes.Should().Contain("calls_updated").And.NotContain("calls_call_id").And.NotContain(i => i.Contains("v2", StringComparison.Ordinal));
         if (postgres)
         {
-            indexes.Should().BeEquivalentTo(["calls_pkey", "calls_updated"]);
+            indexes.Should().BeEquivalentTo(["calls_pkey", "calls_updated", "calls_open"]);
             (await QueryAsync(c, "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'calls'::regclass AND contype = 'p'"))
                 .Should().ContainSingle().Which.Should().Equal("calls_pkey", "PRIMARY KEY (call_key, member_id)");
         }
@@ -374,7 +374,7 @@ public sealed class LedgerMigrationTests : IAsyncLifetime
                 .Should().Equal("call_key", "member_id");
             var pk = (await QueryAsync(c, "SELECT name FROM pragma_index_list('calls') WHERE origin = 'pk'")).Should().ContainSingle().Which[0];
             (await QueryAsync(c, $"SELECT name FROM pragma_index_info('{pk}') ORDER BY seqno")).Select(r => r[0]).Should().Equal("call_key", "member_id");
-            (await QueryAsync(c, "SELECT name FROM pragma_index_list('calls') WHERE origin = 'c'")).Select(r => r[0]).Should().Equal("calls_updated");
+            (await QueryAsync(c, "SELECT name FROM pragma_index_list('calls') WHERE origin = 'c'")).Select(r => r[0]).Should().BeEquivalentTo(["calls_updated", "calls_open"]);
         }
     }
 
