@@ -46,6 +46,7 @@ public static partial class SwitchboardCli
         root.Subcommands.Add(PortalsCommand(data, postgres, json));
         root.Subcommands.Add(CallsCommand(data, postgres, json));
         root.Subcommands.Add(OutboxCommand(data, postgres, json));
+        root.Subcommands.Add(PbxCommand(data, postgres, json));
         root.Subcommands.Add(EmulatorCommand());
 
         var parsed = root.Parse(args);
@@ -389,17 +390,20 @@ public static partial class SwitchboardCli
     /// <summary>The store settings the server would use: appsettings.json, environment, then flags.</summary>
     private static JournalOptions LoadJournalOptions(Dictionary<string, string?> overrides)
     {
-        var configuration = new ConfigurationBuilder()
+        var options = new JournalOptions();
+        LoadConfiguration(overrides).GetSection(JournalOptions.SectionName).Bind(options);
+        return options;
+    }
+
+    /// <summary>The server's configuration sources, in the server's order, without its command line.</summary>
+    private static IConfigurationRoot LoadConfiguration(Dictionary<string, string?> overrides) =>
+        new ConfigurationBuilder()
             .SetBasePath(AppContext.BaseDirectory)
             .AddJsonFile("appsettings.json", optional: true)
             .AddJsonFile($"appsettings.{Environment.GetEnvironmentVariable("ASPNETCORE_ENVIRONMENT") ?? "Production"}.json", optional: true)
             .AddEnvironmentVariables()
             .AddInMemoryCollection(overrides)
             .Build();
-        var options = new JournalOptions();
-        configuration.GetSection(JournalOptions.SectionName).Bind(options);
-        return options;
-    }
 
     private static object EventJson(JournalEntry e) => new
     {

@@ -10,18 +10,27 @@ public static class HealthEndpoints
     {
         app.MapGet("/healthz", () => Results.Json(new HealthResponse("alive", null), HostingJson.Default.HealthResponse));
         app.MapGet("/readyz", ReadyAsync);
-        app.MapGet("/metrics", (MetricsCollector collector, IJournalStore store, Outbox.StoreClock clock) => Results.Text(collector.Render(store, clock), "text/plain; version=0.0.4; charset=utf-8"));
+        app.MapGet("/metrics", (MetricsCollector collector, IJournalStore store, Outbox.StoreClock clock, Pbx.PbxRegistry pbx) => Results.Text(collector.Render(store, clock, [.. pbx.Connectors.Select(c => c.Status)]), "text/plain; version=0.0.4; charset=utf-8"));
         return app;
     }
 
-    private static async Task<IResult> ReadyAsync(IJournalStore store, IOptions<JournalOptions> options, CancellationToken cancellationToken)
+    /// <remarks>
+    /// A PBX that is unreachable or refuses the login is named in the answer, with the reason, but keeps
+    /// it 200: events are still journalled and clicks wait for the PBX (up to their deadline), and a
+    /// load balancer that took the only instance out of service for it would lose Bitrix24's events,
+    /// which are never sent again. 503 means exactly one thing: events cannot be journalled.
+    /// </remarks>
+    private static async Task<IResult> ReadyAsync(IJournalStore store, IOptions<JournalOptions> options, Pbx.PbxRegistry pbx, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(TimeSpan.FromSeconds(options.Value.BusyTimeoutSeconds + 2));
         try
         {
             await store.CheckWritableAsync(timeout.Token).ConfigureAwait(false);
-            return Results.Json(new HealthResponse("ready", options.Value.Describe()), HostingJson.Default.HealthResponse);
+            var problems = pbx.Problems();
+            return Results.Json(
+                new HealthResponse(problems.Count == 0 ? "ready" : "degraded", options.Value.Describe(), problems.Count == 0 ? null : problems),
+                HostingJson.Default.HealthResponse);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
@@ -34,7 +43,10 @@ public static class HealthEndpoints
 }
 
 /// <summary>Health answer.</summary>
-public sealed record HealthResponse(string Status, string? Store);
+/// <param name="Status"><c>alive</c>, <c>ready</c>, or <c>degraded</c> (events are journalled, but something named in <paramref name="Problems"/> needs an operator).</param>
+/// <param name="Store">Which store, in words.</param>
+/// <param name="Problems">What is wrong, in words: a PBX unreachable or refusing the login, with the reason.</param>
+public sealed record HealthResponse(string Status, string? Store, IReadOnlyList<string>? Problems = null);
 
 [System.Text.Json.Serialization.JsonSerializable(typeof(HealthResponse))]
 [System.Text.Json.Serialization.JsonSourceGenerationOptions(PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]

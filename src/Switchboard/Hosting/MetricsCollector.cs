@@ -58,14 +58,18 @@ public sealed class MetricsCollector : IDisposable
         foreach (var tag in tags)
         {
             labels.Append(labels.Length == 0 ? "" : ",").Append(tag.Key).Append("=\"")
-                .Append(tag.Value?.ToString()?.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal)).Append('"');
+                .Append(Escape(tag.Value?.ToString())).Append('"');
         }
 
         return labels.ToString();
     }
 
+    // Prometheus label values: backslash, quote and newline escaped.
+    private static string? Escape(string? value) =>
+        value?.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
+
     /// <summary>The exposition text.</summary>
-    public string Render(Journal.IJournalStore? store = null, Outbox.StoreClock? clock = null)
+    public string Render(Journal.IJournalStore? store = null, Outbox.StoreClock? clock = null, IReadOnlyList<Pbx.PbxStatusReport>? pbx = null)
     {
         var sb = new StringBuilder();
         foreach (var group in _series.OrderBy(s => s.Key.Name, StringComparer.Ordinal).ThenBy(s => s.Key.Labels, StringComparer.Ordinal).GroupBy(s => s.Key.Name))
@@ -102,7 +106,34 @@ public sealed class MetricsCollector : IDisposable
                 .Append("switchboard_store_clock_measured ").Append(clock.Measured ? '1' : '0').Append('\n');
         }
 
+        if (pbx is { Count: > 0 })
+        {
+            AppendPbx(sb, pbx);
+        }
+
         return sb.ToString();
+    }
+
+    /// <summary>Each configured PBX's connection as this instance sees it (a standby instance shows 0 for a PBX another one holds).</summary>
+    private static void AppendPbx(StringBuilder sb, IReadOnlyList<Pbx.PbxStatusReport> pbx)
+    {
+        Header(sb, "switchboard_pbx_connected", "gauge", "1 while this instance is logged in to the PBX's AMI and following its calls.");
+        foreach (var p in pbx)
+        {
+            sb.Append("switchboard_pbx_connected{pbx=\"").Append(Escape(p.Name)).Append("\"} ").Append(p.State == Pbx.PbxState.Connected ? '1' : '0').Append('\n');
+        }
+
+        Header(sb, "switchboard_pbx_live_calls", "gauge", "Calls this instance follows on the PBX now.");
+        foreach (var p in pbx)
+        {
+            sb.Append("switchboard_pbx_live_calls{pbx=\"").Append(Escape(p.Name)).Append("\"} ").Append(p.LiveCalls.ToString(CultureInfo.InvariantCulture)).Append('\n');
+        }
+
+        Header(sb, "switchboard_pbx_reconciled_calls", "counter", "Calls ended by reconciliation after an outage (their end inferred, not seen) since this instance started.");
+        foreach (var p in pbx)
+        {
+            sb.Append("switchboard_pbx_reconciled_calls_total{pbx=\"").Append(Escape(p.Name)).Append("\"} ").Append(p.ReconciledCalls.ToString(CultureInfo.InvariantCulture)).Append('\n');
+        }
     }
 
     /// <summary>

@@ -515,15 +515,25 @@ public sealed partial class AsteriskConnector(
         }
     }
 
-    private async Task<string?> ResolveMemberAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// The portal this PBX serves: the configured MemberId, else the one portal installed (looked up
+    /// again until there is exactly one, since the PBX may connect before the install arrives).
+    /// </summary>
+    public async Task<string?> ResolveMemberAsync(CancellationToken cancellationToken)
     {
         if (options.MemberId is { Length: > 0 } configured)
         {
             return configured;
         }
 
+        if (MemberId is { } known)
+        {
+            return known;
+        }
+
         var installed = (await journal.ListPortalsAsync(cancellationToken).ConfigureAwait(false)).Where(p => p.State == PortalState.Installed).ToList();
-        return installed.Count == 1 ? installed[0].MemberId : null;
+        MemberId = installed.Count == 1 ? installed[0].MemberId : null;
+        return MemberId;
     }
 
     private void SetState(PbxState state, string? error)

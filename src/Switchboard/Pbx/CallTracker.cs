@@ -173,6 +173,15 @@ public sealed class CallTracker(string pbxName, AsteriskPbxOptions pbx)
                         }
                     }
 
+                    // The customer's leg, when the Dial to it began while nobody watched: the oldest channel
+                    // of the call that is not one of the Originate's own (a Local channel's ;2 half is the
+                    // other side of a channel already counted).
+                    c.CustomerLeg ??= channels
+                        .Where(ch => !string.Equals(BaseId(ch.Snapshot.Uniqueid), c.PbxCallId, StringComparison.Ordinal) && !ch.Snapshot.Channel.EndsWith(";2", StringComparison.Ordinal))
+                        .OrderByDescending(ch => ch.Duration ?? TimeSpan.Zero)
+                        .Select(ch => ch.Snapshot.Uniqueid)
+                        .FirstOrDefault();
+
                     // Two legs in a bridge: the customer answered (while nobody watched, if we did not
                     // see it). The shortest-lived bridged leg bounds when.
                     var bridged = channels.Where(ch => !string.IsNullOrEmpty(ch.BridgeId)).ToList();

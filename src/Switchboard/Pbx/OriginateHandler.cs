@@ -90,6 +90,17 @@ public sealed partial class OriginateHandler(
                 $"No PBX is set up for this portal in Switchboard: set Switchboard:Pbx:Asterisk:<name>:MemberId={memberId} (or configure one PBX with one portal installed).", ct).ConfigureAwait(false);
         }
 
+        var pbxCallId = record.PbxCallId ?? CallTracker.PbxCallIdFor(record.CallId);
+        if (record.OriginateMayHaveRung)
+        {
+            // Never ring twice: look for the call instead. While the PBX is not connected, the
+            // reconciliation that runs at every (re)connect follows or ends it (it is open, with its
+            // PbxCallId, in the ledger).
+            return pbx.IsReady
+                ? await AfterUnknownOutcomeAsync(pbx, memberId, record, pbxCallId, ct).ConfigureAwait(false)
+                : new CommandOutcome.Done($"An earlier attempt may have rung; PBX {pbx.Name} is not connected, so the call is reconciled when it is.");
+        }
+
         var now = await StoreNowAsync(ct).ConfigureAwait(false);
         var clickedAt = record.RequestedAt ?? entry.CreatedAt;
         if (now - clickedAt > pbx.Options.OriginateDeadline)
@@ -107,16 +118,10 @@ public sealed partial class OriginateHandler(
                 : $"PBX {pbx.Name} is held by {pbx.Status.Holder ?? "another instance"}.", TimeSpan.FromMilliseconds(250));
         }
 
-        if (pbx.MemberId is null)
+        if (await pbx.ResolveMemberAsync(ct).ConfigureAwait(false) is null)
         {
             return await NotPlacedAsync(memberId, record, "no_pbx", CallStatusCode.ServiceUnavailable,
                 $"PBX {pbx.Name} has no portal: several portals are installed, so set Switchboard:Pbx:Asterisk:{pbx.Name}:MemberId.", ct).ConfigureAwait(false);
-        }
-
-        var pbxCallId = record.PbxCallId ?? CallTracker.PbxCallIdFor(record.CallId);
-        if (record.OriginateMayHaveRung)
-        {
-            return await AfterUnknownOutcomeAsync(pbx, memberId, record, pbxCallId, ct).ConfigureAwait(false);
         }
 
         var extension = command.Extension is { Length: > 0 } given ? given : await ExtensionOfAsync(memberId, record.UserId, ct).ConfigureAwait(false);

@@ -47,6 +47,17 @@ public sealed class PbxRegistry
     public bool CanOriginate => None || Connectors.Any(c => c.HoldsLease);
 
     /// <summary>
+    /// What an operator must fix, per PBX this instance holds: unreachable, login refused, the store
+    /// unable to hold the lease. A PBX another instance holds is that instance's to report.
+    /// </summary>
+    public IReadOnlyList<string> Problems() =>
+    [
+        .. Connectors.Select(c => c.Status)
+            .Where(s => s.State is PbxState.Unreachable or PbxState.LoginRefused or PbxState.StoreUnavailable)
+            .Select(s => $"PBX {s.Name} ({s.Address}): {s.LastError ?? s.State.ToString()}"),
+    ];
+
+    /// <summary>
     /// The PBX that serves a portal: the one whose MemberId is the portal's, else the one configured
     /// without a MemberId once it has found that this portal is the one installed.
     /// </summary>

@@ -18,7 +18,13 @@ public sealed class CallReportingTests
     [Fact]
     public async Task A_click_to_call_finished_by_hand_is_finished_in_Bitrix24_with_the_ledger_s_arguments()
     {
-        await using var lab = await PortalLab.StartAsync();
+        // A PBX that does not answer: the click's originate waits for it (up to its deadline).
+        await using var lab = await PortalLab.StartAsync(settings: new Dictionary<string, string?>
+        {
+            ["Switchboard:Pbx:Asterisk:down:Port"] = ServerProcess.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Switchboard:Pbx:Asterisk:down:Username"] = "switchboard",
+            ["Switchboard:Pbx:Asterisk:down:Secret"] = "s3cret",
+        });
         var portal = lab.Server.Services.GetRequiredService<PortalClient>();
         (await portal.BindEventAsync(lab.MemberId, "ONEXTERNALCALLSTART", lab.HandlerUrl)).IsSuccess.Should().BeTrue();
 
@@ -33,7 +39,7 @@ public sealed class CallReportingTests
         stored.UserId.Should().Be(1);
         stored.MemberId.Should().Be(lab.MemberId);
 
-        // The click asks the PBX to originate; no PBX connector runs here, so the command waits for one.
+        // The click asks the PBX to originate; the PBX is unreachable, so the command waits for it.
         var outbox = lab.Server.Services.GetRequiredService<IOutboxStore>();
         var originate = (await outbox.ListAsync(null, 100, default)).Single(e => e.Kind == OutboxKinds.Originate);
         originate.Status.Should().Be(OutboxStatus.Pending);
