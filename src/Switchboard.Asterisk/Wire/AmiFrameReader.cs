@@ -69,7 +69,9 @@ public sealed class AmiFrameReader
             }
             finally
             {
-                _reader.AdvanceTo(consumed, buffer.End);
+                // Examined up to the end only when nothing was found: what follows a complete line may
+                // already be whole packets, and the next read must see them without waiting for more bytes.
+                _reader.AdvanceTo(consumed, banner is null ? buffer.End : consumed);
             }
 
             if (banner is not null)
@@ -104,7 +106,7 @@ public sealed class AmiFrameReader
             }
             finally
             {
-                _reader.AdvanceTo(consumed, buffer.End);
+                _reader.AdvanceTo(consumed, message is null ? buffer.End : consumed);
             }
 
             if (message is not null)

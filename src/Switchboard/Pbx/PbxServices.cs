@@ -27,7 +27,9 @@ public static class PbxServices
         services.AddKeyedSingleton<WorkSignal>(WorkSignal.PbxEnqueued);
         services.AddKeyedSingleton(PbxLaneKey, (sp, _) => ActivatorUtilities.CreateInstance<OutboxWorker>(sp,
             new OutboxLane("pbx", OutboxKinds.IsPbx, () => sp.GetRequiredService<PbxRegistry>().CanOriginate, sp.GetRequiredKeyedService<WorkSignal>(WorkSignal.PbxEnqueued))));
-        services.AddHostedService(sp => sp.GetRequiredKeyedService<OutboxWorker>(PbxLaneKey));
+        // Not AddHostedService: it adds a hosted service only once per implementation type, and the
+        // Bitrix24 lane's worker is an OutboxWorker too.
+        services.AddSingleton<IHostedService>(sp => sp.GetRequiredKeyedService<OutboxWorker>(PbxLaneKey));
         return services;
     }
 

@@ -32,9 +32,9 @@ public sealed class TranscriptReplayTests
         await using var lab = await StartAsync(asterisk, recordings.Path);
 
         var callId = await ClickAsync(lab);
-        await asterisk.Replayed.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await ReplayedAsync(lab, asterisk);
 
-        await PortalLab.WaitUntilAsync(() => lab.Emulator.State.FindCall(callId)?.Finished == true, "the portal has the call finished");
+        await FinishedAsync(lab, callId);
         var finish = lab.Emulator.State.FindCall(callId)!.FinishParameters!;
         finish["STATUS_CODE"].Should().Be("200");
         finish["USER_ID"].Should().Be(UserOf101.ToString(System.Globalization.CultureInfo.InvariantCulture));
@@ -69,9 +69,9 @@ public sealed class TranscriptReplayTests
         await using var lab = await StartAsync(asterisk, recordings.Path, extensionOfUser2: "102");
 
         var callId = await ClickAsync(lab);
-        await asterisk.Replayed.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await ReplayedAsync(lab, asterisk);
 
-        await PortalLab.WaitUntilAsync(() => lab.Emulator.State.FindCall(callId)?.Finished == true, "the portal has the call finished");
+        await FinishedAsync(lab, callId);
         var finish = lab.Emulator.State.FindCall(callId)!.FinishParameters!;
         finish["STATUS_CODE"].Should().Be("486");
         finish["USER_ID"].Should().Be(UserOf101.ToString(System.Globalization.CultureInfo.InvariantCulture));
@@ -105,6 +105,36 @@ public sealed class TranscriptReplayTests
         var pbx = lab.Server.Services.GetRequiredService<PbxRegistry>().Connectors.Single();
         await PortalLab.WaitUntilAsync(() => pbx.IsReady, "the PBX is connected");
         return lab;
+    }
+
+    /// <summary>Waits for the portal to have the call finished; on a timeout, says what the ledger and the outbox had.</summary>
+    internal static async Task FinishedAsync(PortalLab lab, string callId, TimeSpan? timeout = null)
+    {
+        try
+        {
+            await PortalLab.WaitUntilAsync(() => lab.Emulator.State.FindCall(callId)?.Finished == true, "the portal has the call finished", timeout);
+        }
+        catch (TimeoutException)
+        {
+            var record = await lab.Server.Services.GetRequiredService<SqlCallStore>().GetAsync(callId, default);
+            var outbox = await lab.Server.Services.GetRequiredService<IOutboxStore>().ListAsync(null, 100, default);
+            throw new TimeoutException($"Call {callId} not finished at the portal.\nLedger: {(record is null ? "none" : System.Text.Json.JsonSerializer.Serialize(record.Record, CallJson.Options))}"
+                + "\nOutbox: " + string.Join("\n  ", outbox.Select(e => $"{e.Kind} {e.Status} {e.LastError}"))
+                + "\nLog:\n" + string.Join("\n", lab.Server.Logs.Lines.Where(l => l.Contains("Pbx", StringComparison.Ordinal) || l.Contains("Asterisk", StringComparison.Ordinal) || l.StartsWith("Error", StringComparison.Ordinal) || l.StartsWith("Warning", StringComparison.Ordinal)).TakeLast(40).Select(l => l.Length > 300 ? l[..300] : l)));
+        }
+    }
+
+    private static async Task ReplayedAsync(PortalLab lab, TranscriptAsterisk asterisk)
+    {
+        try
+        {
+            await asterisk.Replayed.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException("No Originate reached the PBX. Actions: " + string.Join(", ", asterisk.Actions.Select(a => a.Name))
+                + "\nLog:\n" + string.Join("\n", lab.Server.Logs.Lines.TakeLast(40)));
+        }
     }
 
     private static async Task<string> ClickAsync(PortalLab lab)
