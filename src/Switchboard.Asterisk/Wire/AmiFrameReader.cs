@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.IO.Pipelines;
+using System.Text;
 
 namespace Switchboard.Asterisk.Wire;
 
@@ -23,15 +25,206 @@ public sealed class AmiProtocolException(string message) : IOException(message);
 /// Reads AMI from a <see cref="PipeReader"/>: the one-line banner, then packets. Accepts CRLF or LF line
 /// ends, as Asterisk does. Used by the client (responses and events) and by the emulator (actions).
 /// </summary>
+/// <remarks>
+/// Each complete line is consumed from the pipe as soon as it is parsed, so the pipe never holds more
+/// than one unfinished line (at most <see cref="AmiLimits.MaxLineBytes"/> plus one read) and the packet
+/// being built is bounded by <see cref="AmiLimits.MaxFields"/> and <see cref="AmiLimits.MaxPacketBytes"/>.
+/// Not thread-safe: one reader loop calls it.
+/// </remarks>
 public sealed class AmiFrameReader
 {
+    private readonly PipeReader _reader;
+    private readonly AmiLimits _limits;
+    private readonly List<KeyValuePair<string, string>> _fields = [];
+    private long _packetBytes;
+
     /// <summary>A reader of <paramref name="reader"/>, within <paramref name="limits"/> (the defaults when null).</summary>
-    public AmiFrameReader(PipeReader reader, AmiLimits? limits = null) => throw new NotImplementedException();
+    public AmiFrameReader(PipeReader reader, AmiLimits? limits = null)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        _reader = reader;
+        _limits = limits ?? AmiLimits.Default;
+    }
 
     /// <summary>The first line (<c>Asterisk Call Manager/11.0.0</c>); null when the stream ends first.</summary>
-    public ValueTask<string?> ReadBannerAsync(CancellationToken cancellationToken) => throw new NotImplementedException();
+    /// <exception cref="AmiProtocolException">The line is longer than <see cref="AmiLimits.MaxLineBytes"/>.</exception>
+    public async ValueTask<string?> ReadBannerAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var result = await _reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            var buffer = result.Buffer;
+            var consumed = buffer.Start;
+            string? banner = null;
+            try
+            {
+                if (TryReadLine(buffer, out var line, out consumed))
+                {
+                    banner = Decode(line);
+                }
+                else if (result.IsCompleted)
+                {
+                    return null;
+                }
+            }
+            finally
+            {
+                _reader.AdvanceTo(consumed, buffer.End);
+            }
+
+            if (banner is not null)
+            {
+                return banner;
+            }
+        }
+    }
 
     /// <summary>The next packet; null at a clean end of stream. Blank lines between packets are skipped.</summary>
     /// <exception cref="AmiProtocolException">The peer went over <see cref="AmiLimits"/> or the stream ended inside a packet.</exception>
-    public ValueTask<AmiMessage?> ReadMessageAsync(CancellationToken cancellationToken) => throw new NotImplementedException();
+    public async ValueTask<AmiMessage?> ReadMessageAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var result = await _reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            var buffer = result.Buffer;
+            var consumed = buffer.Start;
+            AmiMessage? message = null;
+            try
+            {
+                message = ParseLines(buffer, out consumed);
+                if (message is null && result.IsCompleted)
+                {
+                    if (_fields.Count > 0 || !buffer.Slice(consumed).IsEmpty)
+                    {
+                        throw new AmiProtocolException("The stream ended inside an AMI packet.");
+                    }
+
+                    return null;
+                }
+            }
+            finally
+            {
+                _reader.AdvanceTo(consumed, buffer.End);
+            }
+
+            if (message is not null)
+            {
+                return message;
+            }
+        }
+    }
+
+    private AmiMessage? ParseLines(ReadOnlySequence<byte> buffer, out SequencePosition consumed)
+    {
+        consumed = buffer.Start;
+        var rest = buffer;
+        while (TryReadLine(rest, out var line, out var next))
+        {
+            _packetBytes += rest.Slice(0, next).Length;
+            rest = rest.Slice(next);
+            consumed = next;
+
+            if (line.IsEmpty)
+            {
+                if (_fields.Count == 0)
+                {
+                    _packetBytes = 0;
+                    continue;
+                }
+
+                var message = new AmiMessage(_fields);
+                _fields.Clear();
+                _packetBytes = 0;
+                return message;
+            }
+
+            if (_packetBytes > _limits.MaxPacketBytes)
+            {
+                throw new AmiProtocolException($"An AMI packet is longer than {_limits.MaxPacketBytes} bytes.");
+            }
+
+            if (_fields.Count >= _limits.MaxFields)
+            {
+                throw new AmiProtocolException($"An AMI packet has more than {_limits.MaxFields} fields.");
+            }
+
+            _fields.Add(ParseField(line));
+        }
+
+        if (_packetBytes + rest.Length > _limits.MaxPacketBytes + 2L)
+        {
+            throw new AmiProtocolException($"An AMI packet is longer than {_limits.MaxPacketBytes} bytes.");
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// One line without its LF or CRLF. Throws when the line (complete or not yet) is over the limit, so an
+    /// endless line fails after <see cref="AmiLimits.MaxLineBytes"/> bytes instead of growing the pipe.
+    /// </summary>
+    private bool TryReadLine(ReadOnlySequence<byte> buffer, out ReadOnlySequence<byte> line, out SequencePosition next)
+    {
+        var reader = new SequenceReader<byte>(buffer);
+        if (!reader.TryReadTo(out line, (byte)'\n', advancePastDelimiter: true))
+        {
+            // Room for a CR that may still be followed by its LF.
+            if (buffer.Length > _limits.MaxLineBytes + 1L)
+            {
+                throw new AmiProtocolException($"An AMI line is longer than {_limits.MaxLineBytes} bytes.");
+            }
+
+            next = buffer.Start;
+            return false;
+        }
+
+        if (!line.IsEmpty && EndsWithCr(line))
+        {
+            line = line.Slice(0, line.Length - 1);
+        }
+
+        if (line.Length > _limits.MaxLineBytes)
+        {
+            throw new AmiProtocolException($"An AMI line is longer than {_limits.MaxLineBytes} bytes.");
+        }
+
+        next = reader.Position;
+        return true;
+    }
+
+    private static bool EndsWithCr(ReadOnlySequence<byte> line)
+    {
+        var last = line.Slice(line.Length - 1);
+        return last.FirstSpan[0] == (byte)'\r';
+    }
+
+    /// <summary>
+    /// <c>Key: Value</c>. Like Asterisk's own header lookup (main/manager.c, astman_get_header), spaces after
+    /// the colon are skipped, so <c>Key:Value</c> reads the same; the rest of the value is kept as sent.
+    /// </summary>
+    private static KeyValuePair<string, string> ParseField(ReadOnlySequence<byte> line)
+    {
+        var text = Decode(line);
+        var colon = text.IndexOf(':', StringComparison.Ordinal);
+        if (colon <= 0)
+        {
+            throw new AmiProtocolException("An AMI line is not 'Key: Value'.");
+        }
+
+        var key = text[..colon].Trim();
+        if (key.Length == 0)
+        {
+            throw new AmiProtocolException("An AMI line has an empty key.");
+        }
+
+        var valueStart = colon + 1;
+        while (valueStart < text.Length && text[valueStart] == ' ')
+        {
+            valueStart++;
+        }
+
+        return new(key, text[valueStart..]);
+    }
+
+    private static string Decode(ReadOnlySequence<byte> line) => Encoding.UTF8.GetString(line);
 }
