@@ -23,6 +23,22 @@ internal sealed class Call(CancellationToken stopped)
 
     public List<Channel> Channels { get; } = [];
 
+    /// <summary>The call's emulated clock: advanced to each step's due time (discrete-event style), or to the wall clock when something from outside arrives.</summary>
+    public DateTimeOffset Clock { get; set; }
+
+    /// <summary>Waits until emulated <paramref name="due"/> or a request; true when the time came.</summary>
+    public async Task<bool> WaitUntilAsync(DateTimeOffset due, Pbx pbx)
+    {
+        var timedOut = await WaitAsync(pbx.Real((due - pbx.RealNow).TotalSeconds), pbx.Time);
+        var now = timedOut ? due : pbx.RealNow;
+        if (now > Clock)
+        {
+            Clock = now;
+        }
+
+        return timedOut;
+    }
+
     public CancellationToken Stopped { get; } = stopped;
 
     /// <summary>Completes when the call's flow has finished.</summary>

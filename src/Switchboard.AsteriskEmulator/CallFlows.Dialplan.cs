@@ -23,7 +23,7 @@ internal sealed partial class CallFlows
         while (true)
         {
             TalkEnd? end;
-            lock (pbx.Gate)
+            using (pbx.Enter(call))
             {
                 if (a.Outer.Gone)
                 {
@@ -38,7 +38,7 @@ internal sealed partial class CallFlows
             {
                 case "from-internal":
                     // extensions.conf [from-internal] _+X.: NoOp, Set(CDR(userfield)=${SB_CALL_ID}), MixMonitor, Dial.
-                    lock (pbx.Gate)
+                    using (pbx.Enter(call))
                     {
                         pbx.Newexten(a.Outer, "NoOp", $"outbound call to {exten}", 1);
                         var userField = a.Outer.Variables.GetValueOrDefault("SB_CALL_ID", "");
@@ -54,7 +54,7 @@ internal sealed partial class CallFlows
                     break;
                 case "internal":
                     // extensions.conf [internal] _1XX: NoOp, Dial(Local/${EXTEN}@phones,20): a transfer's target.
-                    lock (pbx.Gate)
+                    using (pbx.Enter(call))
                     {
                         pbx.Newexten(a.Outer, "NoOp", $"internal call to {exten}", 1);
                     }
@@ -62,7 +62,7 @@ internal sealed partial class CallFlows
                     end = await DialAndTalkAsync(call, a, [PhoneTarget(exten)], 20, transfer: true, priority: 2);
                     break;
                 default:
-                    lock (pbx.Gate)
+                    using (pbx.Enter(call))
                     {
                         EndAfterDialplan(a, [], 16);
                     }
@@ -86,7 +86,7 @@ internal sealed partial class CallFlows
     {
         var route = _o.Dids[did];
         var priority = 1;
-        lock (pbx.Gate)
+        using (pbx.Enter(call))
         {
             pbx.Newexten(a.Outer, "NoOp", $"inbound to {did} from {a.Outer.CallerIdNum}", priority++);
             if (route.Queue is not null)
@@ -127,7 +127,7 @@ internal sealed partial class CallFlows
     {
         List<Leg> legs;
         DateTimeOffset dialStart;
-        lock (pbx.Gate)
+        using (pbx.Enter(call))
         {
             var data = string.Join('&', targets) + "," + timeout.ToString(CultureInfo.InvariantCulture) + (transfer ? ",tT" : "");
             pbx.Newexten(a.Outer, "Dial", data, priority);
@@ -149,7 +149,7 @@ internal sealed partial class CallFlows
 
         if (outcome.Answered is not { } b)
         {
-            lock (pbx.Gate)
+            using (pbx.Enter(call))
             {
                 pbx.VarSet(a.Outer, "DIALEDTIME", Pbx.Seconds(pbx.Now - dialStart));
                 pbx.VarSet(a.Outer, "DIALEDTIME_MS", Pbx.Millis(pbx.Now - dialStart));
@@ -174,7 +174,7 @@ internal sealed partial class CallFlows
         var q = _o.Queues[queueName];
         DateTimeOffset joined;
         DateTimeOffset deadline;
-        lock (pbx.Gate)
+        using (pbx.Enter(call))
         {
             pbx.Newexten(a.Outer, "Queue", $"{queueName},t,,,{q.MaxWait}", priority);
             pbx.Emit("QueueCallerJoin", "agent,all", [.. a.Outer.Snapshot(), new("Queue", queueName), new("Position", "1"), new("Count", "1")]);
@@ -186,7 +186,7 @@ internal sealed partial class CallFlows
         while (true)
         {
             List<Leg> legs;
-            lock (pbx.Gate)
+            using (pbx.Enter(call))
             {
                 legs = CreateDialLegs(call, a.Outer, q.Members.Select(PhoneTarget), setDialedPeer: false);
                 foreach (var leg in legs)
@@ -218,7 +218,7 @@ internal sealed partial class CallFlows
                 return await TalkAsync(call, a, b, legs, ringStart, ctx);
             }
 
-            lock (pbx.Gate)
+            using (pbx.Enter(call))
             {
                 foreach (var leg in legs.Where(l => l.Status == "NOANSWER"))
                 {
@@ -230,7 +230,7 @@ internal sealed partial class CallFlows
             var pauseEnd = pbx.Now.AddSeconds(q.Retry);
             if (pauseEnd > deadline || pbx.Now >= deadline)
             {
-                lock (pbx.Gate)
+                using (pbx.Enter(call))
                 {
                     pbx.Emit("QueueCallerLeave", "agent,all", [.. a.Outer.Snapshot(), new("Queue", queueName), new("Count", "0"), new("Position", "1")]);
                     pbx.VarSet(a.Outer, "QUEUESTATUS", "TIMEOUT");
@@ -242,8 +242,8 @@ internal sealed partial class CallFlows
             }
 
             var waitUntil = a.EndsAt is { } ae && ae < pauseEnd ? ae : pauseEnd;
-            var timedOut = await call.WaitAsync(pbx.Real((waitUntil - pbx.Now).TotalSeconds), pbx.Time);
-            lock (pbx.Gate)
+            var timedOut = await call.WaitUntilAsync(waitUntil, pbx);
+            using (pbx.Enter(call))
             {
                 var request = timedOut ? null : call.Take();
                 var hungUp = request is HangupRequestItem h && a.All.Contains(h.Channel);
@@ -267,7 +267,7 @@ internal sealed partial class CallFlows
     private async Task<TalkEnd?> TalkAsync(Call call, Leg a, Leg b, List<Leg> legs, DateTimeOffset dialStart, QueueContext? queue)
     {
         Bridge bridge;
-        lock (pbx.Gate)
+        using (pbx.Enter(call))
         {
             bridge = Bridge(a, b);
             FinishCancelled(legs);
@@ -277,17 +277,17 @@ internal sealed partial class CallFlows
         while (true)
         {
             DateTimeOffset next;
-            lock (pbx.Gate)
+            using (pbx.Enter(call))
             {
                 next = Min(a.EndsAt, b.EndsAt) ?? pbx.Now.AddHours(1);
             }
 
-            var timedOut = await call.WaitAsync(pbx.Real((next - pbx.Now).TotalSeconds), pbx.Time);
+            var timedOut = await call.WaitUntilAsync(next, pbx);
             CallRequest? request = timedOut ? null : call.Take();
             switch (request)
             {
                 case HangupRequestItem h:
-                    lock (pbx.Gate)
+                    using (pbx.Enter(call))
                     {
                         if (h.Channel.Gone)
                         {
@@ -310,7 +310,7 @@ internal sealed partial class CallFlows
 
                     continue;
                 case BlindTransferItem t:
-                    lock (pbx.Gate)
+                    using (pbx.Enter(call))
                     {
                         var transferer = a.All.Contains(t.Transferer) ? a : b;
                         var transferee = transferer == a ? b : a;
@@ -323,7 +323,7 @@ internal sealed partial class CallFlows
                     var (target, newBridge) = await AttendedTransferAsync(call, transfererLeg, transfererLeg == a ? b : a, bridge, x.Target);
                     if (target is not null)
                     {
-                        lock (pbx.Gate)
+                        using (pbx.Enter(call))
                         {
                             if (transfererLeg == a)
                             {
@@ -341,7 +341,7 @@ internal sealed partial class CallFlows
 
                     continue;
                 case null when timedOut:
-                    lock (pbx.Gate)
+                    using (pbx.Enter(call))
                     {
                         var now = pbx.Now;
                         if (a.EndsAt is { } ae && ae <= now && (b.EndsAt is not { } be || ae <= be))
@@ -561,7 +561,7 @@ internal sealed partial class CallFlows
         var ext = ExtensionOf(transferer);
         Leg? c;
         List<Leg> legs;
-        lock (pbx.Gate)
+        using (pbx.Enter(call))
         {
             var spec = new OriginateSpec
             {
@@ -586,7 +586,7 @@ internal sealed partial class CallFlows
             return (null, null);
         }
 
-        lock (pbx.Gate)
+        using (pbx.Enter(call))
         {
             InnerAfterAnswer(c);
             c.Outer.Context = "internal";
@@ -598,7 +598,7 @@ internal sealed partial class CallFlows
         }
 
         var outcome = await RingAsync(call, c, legs, 20, dialplanDial: true);
-        lock (pbx.Gate)
+        using (pbx.Enter(call))
         {
             if (outcome.Answered is not { } d)
             {

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Microsoft.Extensions.Logging;
 
 namespace Switchboard.AsteriskEmulator;
 
@@ -26,7 +27,7 @@ internal sealed record OriginateSpec
 /// (c2c-answered.ami, c2c-user-busy.ami, desk-outbound.ami, inbound-ringgroup-answered.ami,
 /// inbound-missed.ami). Steps no transcript covers follow the Asterisk source file named beside them.
 /// </summary>
-internal sealed partial class CallFlows(Pbx pbx, CancellationToken stopped)
+internal sealed partial class CallFlows(Pbx pbx, ILogger logger, CancellationToken stopped)
 {
     private readonly AsteriskEmulatorOptions _o = pbx.Options;
 
@@ -52,8 +53,8 @@ internal sealed partial class CallFlows(Pbx pbx, CancellationToken stopped)
     /// </summary>
     public Call StartOriginate(OriginateSpec spec, TaskCompletionSource<bool> answered)
     {
-        var call = new Call(stopped);
-        lock (pbx.Gate)
+        var call = new Call(stopped) { Clock = pbx.RealNow };
+        using (pbx.Enter(call))
         {
             pbx.Calls.Add(call);
         }
@@ -68,10 +69,14 @@ internal sealed partial class CallFlows(Pbx pbx, CancellationToken stopped)
             {
                 // An Asterisk restart ends every call without further events.
             }
+            catch (Exception ex) when (ex is InvalidOperationException or ArgumentException or KeyNotFoundException or NullReferenceException or IOException or UnauthorizedAccessException)
+            {
+                LogFlowFailed(logger, ex, spec.Channel);
+            }
             finally
             {
                 answered.TrySetResult(false);
-                lock (pbx.Gate)
+                using (pbx.Enter(call))
                 {
                     pbx.Calls.Remove(call);
                 }
@@ -85,7 +90,7 @@ internal sealed partial class CallFlows(Pbx pbx, CancellationToken stopped)
     private async Task RunOriginateAsync(Call call, OriginateSpec spec, TaskCompletionSource<bool> answered)
     {
         Leg? a;
-        lock (pbx.Gate)
+        using (pbx.Enter(call))
         {
             if (spec.ChannelId is { } id && (pbx.UniqueidInUse(id) || pbx.UniqueidInUse(id + ";2")))
             {
@@ -107,7 +112,7 @@ internal sealed partial class CallFlows(Pbx pbx, CancellationToken stopped)
         }
 
         var outcome = await RingAsync(call, null, [a], spec.TimeoutSeconds, dialplanDial: false);
-        lock (pbx.Gate)
+        using (pbx.Enter(call))
         {
             if (outcome.Answered is null)
             {
@@ -129,6 +134,12 @@ internal sealed partial class CallFlows(Pbx pbx, CancellationToken stopped)
             // the dialplan runs (and so before the customer is dialled).
             OriginateResponse(spec, a.Outer, true, 4);
             answered.TrySetResult(true);
+            if (a.AnswerPending)
+            {
+                pbx.Dial("DialEnd", null, a.Outer, "DialStatus", "ANSWER");
+                pbx.Newstate(a.Inner ?? a.Outer, 6);
+            }
+
             InnerAfterAnswer(a);
         }
 
@@ -256,6 +267,8 @@ internal sealed partial class CallFlows(Pbx pbx, CancellationToken stopped)
             pbx.VarSet(two, v.Key, v.Value);
         }
 
+        two.ConnectedNum = cidNum;
+        two.ConnectedName = cidName;
         pbx.NewCallerid(two, cidNum, cidName);
         pbx.NewConnectedLine(two, cidNum, cidName);
         pbx.LocalBridge(one, two);
@@ -289,9 +302,13 @@ internal sealed partial class CallFlows(Pbx pbx, CancellationToken stopped)
                 }
 
                 ch.Exten = caller.Exten;
+                ch.CallerIdNum = caller.Exten;
+                ch.CallerIdName = caller.CallerIdName;
                 pbx.Newexten(ch, "AppDial", "(Outgoing Line)");
                 // app_dial.c gives the callee the caller's dialled exten as its caller id, and the
                 // caller's id as its connected line (the DID on an inbound ring group's DialBegin).
+                ch.ConnectedNum = caller.CallerIdNum;
+                ch.ConnectedName = caller.CallerIdName;
                 pbx.NewCallerid(ch, caller.Exten, caller.CallerIdName);
                 pbx.NewConnectedLine(ch, caller.CallerIdNum, caller.CallerIdName);
                 legs.Add(new Leg { Outer = ch, Plan = t.Plan, DialString = t.Resource, Interface = $"PJSIP/{t.Resource}", Role = t.Role, RingStart = pbx.Now });
@@ -310,6 +327,10 @@ internal sealed partial class CallFlows(Pbx pbx, CancellationToken stopped)
             }
 
             one.Exten = caller.Exten;
+            one.CallerIdNum = caller.Exten;
+            one.CallerIdName = caller.CallerIdName;
+            one.ConnectedNum = caller.CallerIdNum;
+            one.ConnectedName = caller.CallerIdName;
             pbx.Newexten(one, "AppDial", "(Outgoing Line)");
             pbx.NewCallerid(one, caller.Exten, caller.CallerIdName);
             pbx.NewConnectedLine(one, caller.CallerIdNum, caller.CallerIdName);
@@ -325,6 +346,8 @@ internal sealed partial class CallFlows(Pbx pbx, CancellationToken stopped)
                     pbx.VarSet(two, "DIALEDPEERNUMBER", leg.DialString);
                 }
 
+                two.ConnectedNum = caller.Exten;
+                two.ConnectedName = caller.CallerIdName;
                 pbx.NewCallerid(two, caller.CallerIdNum, caller.CallerIdName);
                 pbx.NewConnectedLine(two, caller.Exten, caller.CallerIdName);
                 pbx.LocalBridge(leg.Outer, two);
@@ -375,6 +398,12 @@ internal sealed partial class CallFlows(Pbx pbx, CancellationToken stopped)
             }
         }
 
+        if (caller is not null)
+        {
+            // inbound-missed.ami: a busy leg's DialEnd and hangup come before the others' DialState.
+            RejectBusyLegs(caller, legs);
+        }
+
         if (caller is not null && legs.Any(l => l.Plan.Kind is PartyKind.Answers or PartyKind.NeverAnswers && l.Plan.RingsFirst))
         {
             if (dialVariables)
@@ -402,18 +431,9 @@ internal sealed partial class CallFlows(Pbx pbx, CancellationToken stopped)
     {
         var caller = a?.Outer;
         var deadline = pbx.Now.AddSeconds(timeoutSeconds);
-        lock (pbx.Gate)
+        using (pbx.Enter(call))
         {
-            foreach (var leg in legs.Where(l => l.Plan.Kind is PartyKind.Busy or PartyKind.Congestion))
-            {
-                var status = leg.Plan.Kind == PartyKind.Busy ? "BUSY" : "CONGESTION";
-                leg.Status = status;
-                pbx.Dial("DialEnd", caller, leg.Outer, "DialStatus", status);
-                if (caller is not null)
-                {
-                    TearDownRejected(leg);
-                }
-            }
+            RejectBusyLegs(caller, legs);
 
             foreach (var leg in legs.Where(l => l.IsRinging && l.Plan.Kind == PartyKind.Answers && !l.Plan.RingsFirst))
             {
@@ -424,7 +444,7 @@ internal sealed partial class CallFlows(Pbx pbx, CancellationToken stopped)
         while (true)
         {
             DateTimeOffset next;
-            lock (pbx.Gate)
+            using (pbx.Enter(call))
             {
                 if (!legs.Any(l => l.IsRinging))
                 {
@@ -452,8 +472,8 @@ internal sealed partial class CallFlows(Pbx pbx, CancellationToken stopped)
                 }
             }
 
-            var timedOut = await call.WaitAsync(next - pbx.Now is var d && d > TimeSpan.Zero ? pbx.Real(d.TotalSeconds) : TimeSpan.Zero, pbx.Time);
-            lock (pbx.Gate)
+            var timedOut = await call.WaitUntilAsync(next, pbx);
+            using (pbx.Enter(call))
             {
                 if (!timedOut)
                 {
@@ -518,9 +538,33 @@ internal sealed partial class CallFlows(Pbx pbx, CancellationToken stopped)
         }
     }
 
+    private void RejectBusyLegs(Channel? caller, List<Leg> legs)
+    {
+        foreach (var leg in legs.Where(l => l.Status is null && l.Plan.Kind is PartyKind.Busy or PartyKind.Congestion))
+        {
+            var status = leg.Plan.Kind == PartyKind.Busy ? "BUSY" : "CONGESTION";
+            leg.Status = status;
+            pbx.Dial("DialEnd", caller, leg.Outer, "DialStatus", status);
+            if (caller is not null)
+            {
+                // An Originate's own first leg is torn down after OriginateResponse (c2c-user-busy.ami).
+                TearDownRejected(leg);
+            }
+        }
+    }
+
     private Leg AnswerLeg(Channel? caller, Leg leg, List<Leg> legs, bool dialplanDial, Action<Leg>? onAnswer)
     {
         InnerApp(leg, "Answer", "");
+        if (caller is null && leg.Role == LegRole.Desk)
+        {
+            // desk-outbound.ami: the ;1 is up and OriginateResponse goes before DialEnd and the ;2's Newstate.
+            pbx.Newstate(leg.Outer, 6);
+            leg.AnsweredAt = pbx.Now;
+            leg.AnswerPending = true;
+            return leg;
+        }
+
         if (leg.Inner is { } two)
         {
             pbx.Newstate(two, 6);
@@ -549,8 +593,9 @@ internal sealed partial class CallFlows(Pbx pbx, CancellationToken stopped)
             pbx.VarSet(caller, "DIALEDPEERNUMBER", leg.DialString);
         }
 
-        if (leg.Inner is not null)
+        if (leg.Inner is not null && caller is not null)
         {
+            // app_dial.c: the answered outgoing Local ;1 shows an empty Exten from here on.
             leg.Outer.Exten = "";
         }
 
@@ -695,4 +740,7 @@ internal sealed partial class CallFlows(Pbx pbx, CancellationToken stopped)
             pbx.Cdr(a.Outer, leg.Outer, disposition, a.Outer.Application, a.Outer.AppData, answered);
         }
     }
+
+    [LoggerMessage(EventId = 7201, Level = LogLevel.Error, Message = "The emulated call from {Channel} failed")]
+    private static partial void LogFlowFailed(ILogger logger, Exception exception, string channel);
 }

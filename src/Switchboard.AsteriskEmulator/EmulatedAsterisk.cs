@@ -50,7 +50,7 @@ public sealed partial class EmulatedAsterisk : IAsyncDisposable
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         Pbx = new Pbx(Options, time ?? TimeProvider.System);
         Pbx.Emitted += Broadcast;
-        Flows = new CallFlows(Pbx, _stopping.Token);
+        Flows = new CallFlows(Pbx, _logger, _stopping.Token);
     }
 
     /// <summary>The settings in use.</summary>
@@ -94,7 +94,7 @@ public sealed partial class EmulatedAsterisk : IAsyncDisposable
         {
             _stopping.Dispose();
             _stopping = new CancellationTokenSource();
-            Flows = new CallFlows(Pbx, _stopping.Token);
+            Flows = new CallFlows(Pbx, _logger, _stopping.Token);
         }
 
         lock (Pbx.Gate)

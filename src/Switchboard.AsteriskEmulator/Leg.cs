@@ -51,6 +51,9 @@ internal sealed class Leg
 
     public int InnerPriority { get; set; }
 
+    /// <summary>A desk phone's answer: DialEnd and the ;2 Newstate come after OriginateResponse (desk-outbound.ami).</summary>
+    public bool AnswerPending { get; set; }
+
     public bool IsRinging => Status is null && AnsweredAt is null;
 
     /// <summary>When the party hangs up by itself (emulated time), or null if it never does.</summary>

@@ -33,8 +33,36 @@ internal sealed class Pbx(AsteriskEmulatorOptions options, TimeProvider time)
     /// <summary>Raised under <see cref="Gate"/> for every event, in order.</summary>
     public event Action<EmittedEvent>? Emitted;
 
-    /// <summary>Emulated time: real time since start, scaled by <see cref="AsteriskEmulatorOptions.Speed"/>.</summary>
-    public DateTimeOffset Now => _realStart + ((Time.GetUtcNow() - _realStart) * Options.Speed);
+    private Call? _current;
+
+    /// <summary>Emulated wall time: real time since start, scaled by <see cref="AsteriskEmulatorOptions.Speed"/>.</summary>
+    public DateTimeOffset RealNow => _realStart + ((Time.GetUtcNow() - _realStart) * Options.Speed);
+
+    /// <summary>
+    /// The time events are stamped with: inside a call's step, that call's own clock (the moment its
+    /// step was due, so a late timer on a busy machine does not reorder who hangs up first); else
+    /// <see cref="RealNow"/>.
+    /// </summary>
+    public DateTimeOffset Now => _current?.Clock ?? RealNow;
+
+    /// <summary>Takes the gate for one step of <paramref name="call"/>, with the call's clock as <see cref="Now"/>.</summary>
+    public GateScope Enter(Call call)
+    {
+        Monitor.Enter(Gate);
+        var previous = _current;
+        _current = call;
+        return new GateScope(this, previous);
+    }
+
+    /// <summary>Releases the gate taken by <see cref="Enter"/>.</summary>
+    public readonly struct GateScope(Pbx pbx, Call? previous) : IDisposable
+    {
+        public void Dispose()
+        {
+            pbx._current = previous;
+            Monitor.Exit(pbx.Gate);
+        }
+    }
 
     /// <summary>The real time an emulated span takes.</summary>
     public TimeSpan Real(double emulatedSeconds) => TimeSpan.FromSeconds(Math.Max(0, emulatedSeconds) / Math.Max(0.001, Options.Speed));
