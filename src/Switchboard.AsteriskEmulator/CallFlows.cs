@@ -59,11 +59,16 @@ internal sealed partial class CallFlows(Pbx pbx, ILogger logger, CancellationTok
             pbx.Calls.Add(call);
         }
 
+        // The first leg appears at once (so a caller of StartOriginate knows its Uniqueid); the rest runs on.
+        var first = BeginOriginate(call, spec);
         _ = Task.Run(async () =>
         {
             try
             {
-                await RunOriginateAsync(call, spec, answered);
+                if (first is not null)
+                {
+                    await RunOriginateAsync(call, spec, first, answered);
+                }
             }
             catch (OperationCanceledException) when (stopped.IsCancellationRequested)
             {
@@ -87,7 +92,7 @@ internal sealed partial class CallFlows(Pbx pbx, ILogger logger, CancellationTok
         return call;
     }
 
-    private async Task RunOriginateAsync(Call call, OriginateSpec spec, TaskCompletionSource<bool> answered)
+    private Leg? BeginOriginate(Call call, OriginateSpec spec)
     {
         Leg? a;
         using (pbx.Enter(call))
@@ -97,7 +102,7 @@ internal sealed partial class CallFlows(Pbx pbx, ILogger logger, CancellationTok
                 // Asterisk does not create a second channel with a Uniqueid in use: the async Originate
                 // fails with Reason 0 and no channel appears (seen on the lab; REFERENCE of manager.c).
                 OriginateResponse(spec, null, false, 0);
-                return;
+                return null;
             }
 
             a = CreateOriginateLeg(call, spec);
@@ -105,12 +110,16 @@ internal sealed partial class CallFlows(Pbx pbx, ILogger logger, CancellationTok
             {
                 // No such endpoint or extension: the request fails before any channel exists (main/dial.c).
                 OriginateResponse(spec, null, false, 0);
-                return;
+                return null;
             }
 
             StartRinging(null, [a]);
+            return a;
         }
+    }
 
+    private async Task RunOriginateAsync(Call call, OriginateSpec spec, Leg a, TaskCompletionSource<bool> answered)
+    {
         var outcome = await RingAsync(call, null, [a], spec.TimeoutSeconds, dialplanDial: false);
         using (pbx.Enter(call))
         {
