@@ -48,6 +48,7 @@ public static partial class SwitchboardCli
         root.Subcommands.Add(OutboxCommand(data, postgres, json));
         root.Subcommands.Add(PbxCommand(data, postgres, json));
         root.Subcommands.Add(EmulatorCommand());
+        root.Subcommands.Add(AsteriskEmulatorCommand());
 
         var parsed = root.Parse(args);
         var config = new InvocationConfiguration();
@@ -130,6 +131,57 @@ public static partial class SwitchboardCli
             return 0;
         });
         return emulator;
+    }
+
+    private static Command AsteriskEmulatorCommand()
+    {
+        var port = new Option<int?>("--port") { Description = "The AMI port on 127.0.0.1 (default 5038; 0 picks a free one)." };
+        var speed = new Option<double?>("--speed") { Description = "Emulated seconds per real second for ring and talk times (default 1)." };
+        var command = new Command("asterisk-emulator", "Run an emulated Asterisk 22 speaking AMI, with the lab's small office (phones 101-104, DIDs, queues), for trying a set-up without a PBX. Settings can follow as --AsteriskEmulator:Key=Value.")
+        {
+            TreatUnmatchedTokensAsErrors = false,
+        };
+        command.Options.Add(port);
+        command.Options.Add(speed);
+        command.SetAction(async (parse, ct) =>
+        {
+            var configuration = new ConfigurationBuilder()
+                .SetBasePath(AppContext.BaseDirectory)
+                .AddJsonFile("appsettings.json", optional: true)
+                .AddEnvironmentVariables()
+                .AddCommandLine([.. parse.UnmatchedTokens])
+                .Build();
+            var options = new Switchboard.AsteriskEmulator.AsteriskEmulatorOptions();
+            var section = configuration.GetSection(Switchboard.AsteriskEmulator.AsteriskEmulatorOptions.SectionName);
+            if (section.Exists())
+            {
+                section.Bind(options);
+            }
+
+            options.Port = parse.GetValue(port) ?? options.Port;
+            options.Speed = parse.GetValue(speed) ?? options.Speed;
+            if (options.Speed <= 0 || options.Port is < 0 or > 65535)
+            {
+                await parse.InvocationConfiguration.Error.WriteLineAsync("--speed must be above 0 and --port within 0-65535.").ConfigureAwait(false);
+                return 2;
+            }
+
+            await using var asterisk = new Switchboard.AsteriskEmulator.EmulatedAsterisk(options);
+            try
+            {
+                await asterisk.StartAsync(ct).ConfigureAwait(false);
+            }
+            catch (System.Net.Sockets.SocketException ex)
+            {
+                await parse.InvocationConfiguration.Error.WriteLineAsync($"Cannot listen on {options.Host}:{options.Port}: {ex.Message}").ConfigureAwait(false);
+                return 1;
+            }
+
+            await parse.InvocationConfiguration.Output.WriteLineAsync(asterisk.DescribeForConsole()).ConfigureAwait(false);
+            await asterisk.RunAsync(ct).ConfigureAwait(false);
+            return 0;
+        });
+        return command;
     }
 
     private static Command EventsCommand(Option<string?> data, Option<string?> postgres, Option<bool> json)

@@ -1,0 +1,116 @@
+using System.Buffers.Binary;
+
+namespace Switchboard.AsteriskEmulator;
+
+/// <summary>
+/// MixMonitor's file: a RIFF/WAVE 8 kHz 16-bit mono file, written while the call runs and closed a
+/// moment after the hangup (app_mixmonitor.c closes it in its own thread once the channel is gone).
+/// Like the real one it starts as a bare 44-byte header; audio (a tone, as the lab's phones play) is
+/// appended as emulated time passes, so its length matches the talk time.
+/// </summary>
+internal sealed class WavRecorder : IDisposable
+{
+    private const int SampleRate = 8000;
+    private readonly FileStream _file;
+    private readonly Func<DateTimeOffset> _now;
+    private readonly DateTimeOffset _start;
+    private readonly object _gate = new();
+    private long _samples;
+    private bool _closed;
+    private ITimer? _ticker;
+
+    public WavRecorder(string path, Func<DateTimeOffset> now, TimeProvider time, TimeSpan tick)
+    {
+        Path = path;
+        _now = now;
+        _start = now();
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
+        _file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read);
+        WriteHeader();
+        _ticker = time.CreateTimer(_ => Catch(), null, tick, tick);
+    }
+
+    public string Path { get; }
+
+    /// <summary>Fills the file with audio up to the current emulated time and keeps the header's sizes right.</summary>
+    public void Catch()
+    {
+        lock (_gate)
+        {
+            if (_closed)
+            {
+                return;
+            }
+
+            var due = (long)((_now() - _start).TotalSeconds * SampleRate);
+            if (due <= _samples)
+            {
+                return;
+            }
+
+            var count = (int)Math.Min(due - _samples, SampleRate * 60);
+            var buffer = new byte[count * 2];
+            for (var i = 0; i < count; i++)
+            {
+                // A quiet 440 Hz tone, so a player hears something and a checker finds non-silence.
+                var value = (short)(3000 * Math.Sin(2 * Math.PI * 440 * (_samples + i) / SampleRate));
+                BinaryPrimitives.WriteInt16LittleEndian(buffer.AsSpan(i * 2), value);
+            }
+
+            _file.Seek(0, SeekOrigin.End);
+            _file.Write(buffer);
+            _samples += count;
+            WriteHeader();
+            _file.Flush();
+        }
+    }
+
+    /// <summary>Closes the file after <paramref name="delay"/>.</summary>
+    public void CloseSoon(TimeSpan delay, TimeProvider time)
+    {
+        Catch();
+        ITimer? closer = null;
+        closer = time.CreateTimer(_ =>
+        {
+            Dispose();
+            closer?.Dispose();
+        }, null, delay, Timeout.InfiniteTimeSpan);
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            if (_closed)
+            {
+                return;
+            }
+
+            _closed = true;
+            _ticker?.Dispose();
+            _ticker = null;
+            _file.Dispose();
+        }
+    }
+
+    private void WriteHeader()
+    {
+        Span<byte> h = stackalloc byte[44];
+        var data = (uint)(_samples * 2);
+        "RIFF"u8.CopyTo(h);
+        BinaryPrimitives.WriteUInt32LittleEndian(h[4..], 36 + data);
+        "WAVE"u8.CopyTo(h[8..]);
+        "fmt "u8.CopyTo(h[12..]);
+        BinaryPrimitives.WriteUInt32LittleEndian(h[16..], 16);
+        BinaryPrimitives.WriteUInt16LittleEndian(h[20..], 1); // PCM
+        BinaryPrimitives.WriteUInt16LittleEndian(h[22..], 1); // mono
+        BinaryPrimitives.WriteUInt32LittleEndian(h[24..], SampleRate);
+        BinaryPrimitives.WriteUInt32LittleEndian(h[28..], SampleRate * 2);
+        BinaryPrimitives.WriteUInt16LittleEndian(h[32..], 2);
+        BinaryPrimitives.WriteUInt16LittleEndian(h[34..], 16);
+        "data"u8.CopyTo(h[36..]);
+        BinaryPrimitives.WriteUInt32LittleEndian(h[40..], data);
+        _file.Seek(0, SeekOrigin.Begin);
+        _file.Write(h);
+    }
+}
