@@ -69,7 +69,8 @@ public sealed class AmiFrameReader
             }
             finally
             {
-                _reader.AdvanceTo(consumed, buffer.End);
+                // Examined up to the end only when no line was found: what follows the banner may already be here.
+                _reader.AdvanceTo(consumed, banner is null ? buffer.End : consumed);
             }
 
             if (banner is not null)
@@ -104,7 +105,9 @@ public sealed class AmiFrameReader
             }
             finally
             {
-                _reader.AdvanceTo(consumed, buffer.End);
+                // A returned packet may be followed by whole packets already read: mark only what was
+                // parsed as examined, or the next ReadAsync would wait for new bytes before looking at them.
+                _reader.AdvanceTo(consumed, message is null ? buffer.End : consumed);
             }
 
             if (message is not null)

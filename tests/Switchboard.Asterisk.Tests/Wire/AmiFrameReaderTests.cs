@@ -86,6 +86,21 @@ public sealed class AmiFrameReaderTests
     }
 
     [Fact]
+    public async Task Packets_that_arrive_together_are_each_returned_without_waiting_for_more_bytes()
+    {
+        var pipe = new Pipe();
+        await pipe.Writer.WriteAsync("Asterisk Call Manager/11.0.0\r\nResponse: Success\r\nActionID: 1\r\n\r\nEvent: A\r\n\r\nEvent: B\r\n\r\n"u8.ToArray());
+        var reader = new AmiFrameReader(pipe.Reader);
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+
+        (await reader.ReadBannerAsync(deadline.Token)).Should().Be("Asterisk Call Manager/11.0.0");
+        (await reader.ReadMessageAsync(deadline.Token))!.ActionId.Should().Be("1");
+        (await reader.ReadMessageAsync(deadline.Token))!.EventName.Should().Be("A");
+        (await reader.ReadMessageAsync(deadline.Token))!.EventName.Should().Be("B");
+        await pipe.Writer.CompleteAsync();
+    }
+
+    [Fact]
     public async Task Blank_lines_between_packets_are_skipped()
     {
         var reader = ReaderOf("\r\n\r\nEvent: A\r\n\r\n\r\n\n\r\nEvent: B\r\n\r\n\r\n");
