@@ -275,10 +275,24 @@ public sealed partial class AmiConnection : IAsyncDisposable
 
         using var timer = new CancellationTokenSource(timeout, _time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
+        var write = Task.CompletedTask;
         try
         {
-            await WriteAsync(buffer.WrittenMemory, pending, linked.Token).ConfigureAwait(false);
+            // A peer that stops reading stalls the socket write; the caller's timeout still applies to it.
+            write = WriteAsync(buffer.WrittenMemory, pending, linked.Token);
+            await write.WaitAsync(linked.Token).ConfigureAwait(false);
             return await pending.Completion.Task.WaitAsync(linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!write.IsCompleted)
+        {
+            _ = write.ContinueWith(static t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            if (timer.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                Log.ActionTimedOut(_logger, action.Name, id, timeout);
+                throw new TimeoutException($"No response to AMI action {action.Name} within {timeout} (its write did not finish).");
+            }
+
+            throw;
         }
         catch (OperationCanceledException) when (timer.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
@@ -369,11 +383,11 @@ public sealed partial class AmiConnection : IAsyncDisposable
         if (message.EventName is not null)
         {
             // OriginateResponse carries both Event and Response: it is an event.
-            if (id is not null && _pending.TryGetValue(id, out var list) && list.IsList)
+            if (id is not null && _pending.TryGetValue(id, out var list) && list.IsList && !list.Completion.Task.IsCompleted)
             {
                 if (IsListComplete(message))
                 {
-                    list.Completion.TrySetResult(new AmiResponse(list.Response!, list.Items, message));
+                    list.Completion.TrySetResult(new AmiResponse(list.Response!, [.. list.Items], message));
                 }
                 else
                 {

@@ -207,26 +207,35 @@ public sealed class AmiFrameReader
     /// </summary>
     private static KeyValuePair<string, string> ParseField(ReadOnlySequence<byte> line)
     {
-        var text = Decode(line);
-        var colon = text.IndexOf(':', StringComparison.Ordinal);
-        if (colon <= 0)
+        if (line.IsSingleSegment)
+        {
+            return ParseField(line.FirstSpan);
+        }
+
+        // A line split across pipe segments; it is at most MaxLineBytes long.
+        var rented = ArrayPool<byte>.Shared.Rent(checked((int)line.Length));
+        try
+        {
+            line.CopyTo(rented);
+            return ParseField(rented.AsSpan(0, (int)line.Length));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    private static KeyValuePair<string, string> ParseField(ReadOnlySpan<byte> line)
+    {
+        var colon = line.IndexOf((byte)':');
+        var key = colon < 0 ? default : line[..colon].Trim((byte)' ');
+        if (key.IsEmpty)
         {
             throw new AmiProtocolException("An AMI line is not 'Key: Value'.");
         }
 
-        var key = text[..colon].Trim();
-        if (key.Length == 0)
-        {
-            throw new AmiProtocolException("An AMI line has an empty key.");
-        }
-
-        var valueStart = colon + 1;
-        while (valueStart < text.Length && text[valueStart] == ' ')
-        {
-            valueStart++;
-        }
-
-        return new(key, text[valueStart..]);
+        var value = line[(colon + 1)..].TrimStart((byte)' ');
+        return new(Encoding.UTF8.GetString(key), value.IsEmpty ? string.Empty : Encoding.UTF8.GetString(value));
     }
 
     private static string Decode(ReadOnlySequence<byte> line) => Encoding.UTF8.GetString(line);

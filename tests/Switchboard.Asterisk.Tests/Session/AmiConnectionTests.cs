@@ -424,6 +424,30 @@ public sealed class AmiConnectionTests
     }
 
     [Fact]
+    public async Task An_action_whose_write_stalls_because_the_peer_stopped_reading_still_times_out()
+    {
+        var release = new TaskCompletionSource();
+        await using var server = new ScriptedAmiServer { OnAction = (_, _) => release.Task };
+        var options = server.Options();
+        options.ActionTimeout = TimeSpan.FromMilliseconds(500);
+        await using var connection = await AmiConnection.OpenAsync(options, CancellationToken.None);
+        _ = connection.SendAsync(new AmiAction("StopReading"), CancellationToken.None);
+        await server.WaitForActionAsync("StopReading");
+
+        // More than the two socket buffers hold, so the write cannot finish while nobody reads.
+        var big = new AmiAction("Setvar");
+        for (var i = 0; i < 64; i++)
+        {
+            big.Add("Variable", new string('v', 512 * 1024));
+        }
+
+        var send = () => connection.SendAsync(big, CancellationToken.None);
+
+        await send.Should().ThrowAsync<TimeoutException>();
+        release.SetResult();
+    }
+
+    [Fact]
     public async Task A_connection_lost_after_the_action_was_written_says_ActionWritten()
     {
         await using var server = new ScriptedAmiServer
