@@ -196,7 +196,8 @@ public sealed partial class AmiConnection : IAsyncDisposable
         {
             try
             {
-                await SendCoreAsync(new AmiAction("Logoff"), LogoffTimeout, CancellationToken.None).ConfigureAwait(false);
+                var timeout = _options.ActionTimeout < LogoffTimeout ? _options.ActionTimeout : LogoffTimeout;
+                await SendCoreAsync(new AmiAction("Logoff"), timeout, CancellationToken.None).ConfigureAwait(false);
             }
             catch (Exception e) when (e is IOException or TimeoutException or OperationCanceledException)
             {

@@ -386,12 +386,12 @@ public sealed class AmiConnectionTests
     {
         await using var server = new ScriptedAmiServer();
         var options = server.Options();
-        options.PingInterval = TimeSpan.FromMilliseconds(40);
-        options.DeadAfter = TimeSpan.FromMilliseconds(200);
+        options.PingInterval = TimeSpan.FromMilliseconds(50);
+        options.DeadAfter = TimeSpan.FromMilliseconds(1000);
         await using var connection = await AmiConnection.OpenAsync(options, CancellationToken.None);
 
-        // Ten pings, one per PingInterval of silence, span more than DeadAfter.
-        await server.WaitForActionAsync("Ping", count: 10);
+        // One ping per PingInterval of silence: 25 of them span more than DeadAfter.
+        await server.WaitForActionAsync("Ping", count: 25);
 
         connection.Closed.IsCompleted.Should().BeFalse();
     }
@@ -420,6 +420,41 @@ public sealed class AmiConnectionTests
 
         (await NextEventAsync(connection)).Name.Should().Be("Marker");
         (await connection.SendAsync(new AmiAction("Setvar"), CancellationToken.None)).IsSuccess.Should().BeTrue();
+        connection.Closed.IsCompleted.Should().BeFalse();
+    }
+
+    [Fact]
+    public async Task The_items_of_a_list_that_timed_out_do_not_leak_into_Events()
+    {
+        await using var server = new ScriptedAmiServer { OnAction = (_, _) => Task.CompletedTask };
+        var options = server.Options();
+        options.ActionTimeout = TimeSpan.FromMilliseconds(300);
+        await using var connection = await AmiConnection.OpenAsync(options, CancellationToken.None);
+        (await NextEventAsync(connection)).Should().BeOfType<FullyBootedEvent>();
+
+        var list = () => connection.SendAsync(new AmiAction("CoreShowChannels"), CancellationToken.None);
+        await list.Should().ThrowAsync<TimeoutException>();
+
+        var session = await server.NextSessionAsync();
+        var id = (await server.WaitForActionAsync("CoreShowChannels")).ActionId!;
+        await session.ReplayAsync(PartOf("session-actions", "core show channels during a call"), "6", id);
+        await session.SendAsync(("Event", "Marker"));
+
+        (await NextEventAsync(connection)).Name.Should().Be("Marker");
+    }
+
+    [Fact]
+    public async Task A_caller_cancellation_is_a_cancellation_not_a_timeout()
+    {
+        await using var server = new ScriptedAmiServer { OnAction = (_, _) => Task.CompletedTask };
+        await using var connection = await AmiConnection.OpenAsync(server.Options(), CancellationToken.None);
+        using var cancel = new CancellationTokenSource();
+
+        var send = connection.SendAsync(new AmiAction("Slow"), cancel.Token);
+        await server.WaitForActionAsync("Slow");
+        await cancel.CancelAsync();
+
+        await FluentActions.Awaiting(() => send).Should().ThrowAsync<OperationCanceledException>();
         connection.Closed.IsCompleted.Should().BeFalse();
     }
 
@@ -536,9 +571,9 @@ public sealed class AmiConnectionTests
         };
         var options = server.Options();
         options.EventBuffer = buffer;
-        options.ActionTimeout = TimeSpan.FromSeconds(1);
-        options.PingInterval = TimeSpan.FromMilliseconds(100);
-        options.DeadAfter = TimeSpan.FromMilliseconds(300);
+        options.ActionTimeout = TimeSpan.FromMilliseconds(1500);
+        options.PingInterval = TimeSpan.FromMilliseconds(200);
+        options.DeadAfter = TimeSpan.FromMilliseconds(600);
         await using var connection = await AmiConnection.OpenAsync(options, CancellationToken.None);
 
         var probe = () => connection.SendAsync(new AmiAction("Probe"), CancellationToken.None);
