@@ -90,6 +90,7 @@ public sealed partial class AmiConnection : IAsyncDisposable
     /// <exception cref="AmiLoginException">Asterisk refused the login.</exception>
     /// <exception cref="TimeoutException">No banner or login answer within <see cref="AmiConnectionOptions.ConnectTimeout"/>.</exception>
     /// <exception cref="IOException">The connect failed or the socket closed (a <see cref="System.Net.Sockets.SocketException"/> inside).</exception>
+    /// <exception cref="ArgumentException">The options are unusable (see the overload with a logger).</exception>
     public static Task<AmiConnection> OpenAsync(AmiConnectionOptions options, CancellationToken cancellationToken, TimeProvider? time = null) =>
         OpenAsync(options, logger: null, cancellationToken, time);
 
@@ -97,9 +98,13 @@ public sealed partial class AmiConnection : IAsyncDisposable
     /// <exception cref="AmiLoginException">Asterisk refused the login.</exception>
     /// <exception cref="TimeoutException">No banner or login answer within <see cref="AmiConnectionOptions.ConnectTimeout"/>.</exception>
     /// <exception cref="IOException">The connect failed or the socket closed (a <see cref="System.Net.Sockets.SocketException"/> inside).</exception>
+    /// <exception cref="ArgumentException">The options are unusable (no host, a port out of range, a non-positive timeout, DeadAfter not over PingInterval, EventBuffer under 1).</exception>
     public static async Task<AmiConnection> OpenAsync(AmiConnectionOptions options, ILogger? logger, CancellationToken cancellationToken, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(options);
+
+        // A copy: the caller may change or reuse its options object while this connection lives.
+        options = Copy(options);
         Validate(options);
         time ??= TimeProvider.System;
         logger ??= NullLogger.Instance;
@@ -584,6 +589,22 @@ public sealed partial class AmiConnection : IAsyncDisposable
             new TimeoutException($"No AMI login at {options.Host}:{options.Port} within {options.ConnectTimeout}."),
         SocketException socket => new IOException($"Connecting to AMI at {options.Host}:{options.Port} failed: {socket.SocketErrorCode}.", socket),
         _ => failure,
+    };
+
+    private static AmiConnectionOptions Copy(AmiConnectionOptions o) => new()
+    {
+        Host = o.Host,
+        Port = o.Port,
+        Username = o.Username,
+        Secret = o.Secret,
+        AuthType = o.AuthType,
+        Events = o.Events,
+        ConnectTimeout = o.ConnectTimeout,
+        ActionTimeout = o.ActionTimeout,
+        PingInterval = o.PingInterval,
+        DeadAfter = o.DeadAfter,
+        Limits = o.Limits,
+        EventBuffer = o.EventBuffer,
     };
 
     private static void Validate(AmiConnectionOptions options)

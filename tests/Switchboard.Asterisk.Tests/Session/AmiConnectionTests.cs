@@ -109,6 +109,25 @@ public sealed class AmiConnectionTests
         await open.Should().ThrowAsync<TimeoutException>();
     }
 
+    [Theory]
+    [InlineData("", 5038, 5, 15)]
+    [InlineData("127.0.0.1", 0, 5, 15)]
+    [InlineData("127.0.0.1", 5038, 15, 15)]
+    public async Task Unusable_options_are_refused_before_connecting(string host, int port, int pingSeconds, int deadSeconds)
+    {
+        var options = new AmiConnectionOptions
+        {
+            Host = host,
+            Port = port,
+            PingInterval = TimeSpan.FromSeconds(pingSeconds),
+            DeadAfter = TimeSpan.FromSeconds(deadSeconds),
+        };
+
+        var open = () => AmiConnection.OpenAsync(options, CancellationToken.None);
+
+        await open.Should().ThrowAsync<ArgumentException>();
+    }
+
     [Fact]
     public async Task Nothing_listening_is_an_IOException_with_the_socket_error_inside()
     {
