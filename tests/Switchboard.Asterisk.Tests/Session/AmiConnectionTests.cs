@@ -332,7 +332,7 @@ public sealed class AmiConnectionTests
                         });
                         return Task.CompletedTask;
                     default:
-                        return session.SendRawAsync("Response: Follows\r\nPrivilege: Command\r\nraw text\r\n--END COMMAND--\r\n\r\n"u8.ToArray());
+                        return session.SendRawAsync("Response: Success\r\nraw text\r\n\r\n"u8.ToArray());
                 }
             },
         };

@@ -147,6 +147,45 @@ public sealed class AmiFrameReaderTests
     }
 
     [Fact]
+    public async Task A_pre_14_Command_answer_in_raw_text_reads_as_Output_lines()
+    {
+        // Asterisk 13 (AMI 2.x): the CLI text as is, a blank line and a Key: Value look-alike included.
+        var reader = ReaderOf(
+            "Response: Follows\r\nPrivilege: Command\r\nActionID: 8\r\n"
+            + "Channel              Location             State   Application(Data)\n"
+            + "\n"
+            + "Note: 0 active channels\n"
+            + "--END COMMAND--\r\n\r\n"
+            + "Response: Follows\r\nPrivilege: Command\r\nActionID: 9\r\nno newline at the end--END COMMAND--\r\n\r\n"
+            + "Event: After\r\n\r\n");
+
+        var messages = await ReadAllAsync(reader);
+
+        messages.Should().HaveCount(3);
+        messages[0].ActionId.Should().Be("8");
+        messages[0]["Privilege"].Should().Be("Command");
+        messages[0].GetAll("Output").Should().Equal(
+            "Channel              Location             State   Application(Data)", string.Empty, "Note: 0 active channels");
+        messages[1].GetAll("Output").Should().Equal("no newline at the end");
+        messages[2].EventName.Should().Be("After");
+    }
+
+    [Fact]
+    public async Task A_raw_Command_answer_that_never_ends_is_bounded_by_the_limits()
+    {
+        var text = new StringBuilder("Response: Follows\r\nPrivilege: Command\r\n");
+        for (var i = 0; i < 1000; i++)
+        {
+            text.Append("line ").Append(i).Append("\r\n\r\n");
+        }
+
+        var reader = ReaderOf(text.ToString());
+
+        await FluentActions.Awaiting(() => reader.ReadMessageAsync(CancellationToken.None).AsTask())
+            .Should().ThrowAsync<AmiProtocolException>().WithMessage("*512 fields*");
+    }
+
+    [Fact]
     public async Task The_banner_is_the_first_line_and_the_stream_may_end_before_it()
     {
         (await ReaderOf("Asterisk Call Manager/11.0.0\r\n").ReadBannerAsync(CancellationToken.None)).Should().Be("Asterisk Call Manager/11.0.0");
@@ -173,7 +212,7 @@ public sealed class AmiFrameReaderTests
     [Fact]
     public async Task A_line_that_is_not_Key_Value_is_a_protocol_error()
     {
-        var reader = ReaderOf("Response: Follows\r\nthis is raw text\r\n\r\n");
+        var reader = ReaderOf("Response: Success\r\nthis is raw text\r\n\r\n");
 
         await FluentActions.Awaiting(() => reader.ReadMessageAsync(CancellationToken.None).AsTask())
             .Should().ThrowAsync<AmiProtocolException>();
