@@ -401,6 +401,46 @@ public sealed class AmiConnectionTests
     }
 
     [Fact]
+    public async Task Keepalive_and_the_dead_peer_check_run_on_the_injected_clock_with_the_default_intervals()
+    {
+        await using var server = new ScriptedAmiServer { AnswerPings = false };
+        var options = server.Options();
+        options.PingInterval = new AmiConnectionOptions().PingInterval;
+        options.DeadAfter = new AmiConnectionOptions().DeadAfter;
+        var time = new ManualTime();
+        await using var connection = await AmiConnection.OpenAsync(options, CancellationToken.None, time);
+        var openedAt = time.GetUtcNow();
+
+        // The clock moves a second at a time until the connection gives up; real time only paces the loop.
+        var deadline = DateTime.UtcNow + Patience;
+        while (!connection.Closed.IsCompleted && DateTime.UtcNow < deadline)
+        {
+            time.Advance(TimeSpan.FromSeconds(1));
+            await Task.WhenAny(connection.Closed, Task.Delay(20));
+        }
+
+        (await connection.Closed.WaitAsync(Patience)).Should().BeOfType<TimeoutException>();
+        (time.GetUtcNow() - connection.LastReceived).Should().BeGreaterThanOrEqualTo(options.DeadAfter);
+        connection.LastReceived.Should().BeOnOrAfter(openedAt);
+        server.Actions.Count(a => a["Action"] == "Ping").Should().BeGreaterThanOrEqualTo(2, "one ping per PingInterval of silence before DeadAfter");
+    }
+
+    [Fact]
+    public async Task ActionTimeout_runs_on_the_injected_clock()
+    {
+        await using var server = new ScriptedAmiServer { OnAction = (_, _) => Task.CompletedTask };
+        var time = new ManualTime();
+        await using var connection = await AmiConnection.OpenAsync(server.Options(), CancellationToken.None, time);
+
+        var send = connection.SendAsync(new AmiAction("Slow"), CancellationToken.None);
+        await server.WaitForActionAsync("Slow");
+        send.IsCompleted.Should().BeFalse();
+        time.Advance(server.Options().ActionTimeout);
+
+        await FluentActions.Awaiting(() => send.WaitAsync(Patience)).Should().ThrowAsync<TimeoutException>();
+    }
+
+    [Fact]
     public async Task Answered_pings_keep_a_quiet_connection_open_past_DeadAfter()
     {
         await using var server = new ScriptedAmiServer();
