@@ -474,42 +474,51 @@ public sealed partial class AmiConnection : IAsyncDisposable
     /// <summary>
     /// Pings after <see cref="AmiConnectionOptions.PingInterval"/> of silence and closes the connection after
     /// <see cref="AmiConnectionOptions.DeadAfter"/>: a half-open TCP connection (the PBX rebooted, a NAT
-    /// dropped the flow) otherwise looks alive for as long as the OS keeps it.
+    /// dropped the flow) otherwise looks alive for as long as the OS keeps it. The peer is declared dead
+    /// only once a ping has had DeadAfter − PingInterval to be answered, so a pause of this process (a long
+    /// GC, a suspended VM) is met with a ping rather than a close.
     /// </summary>
     private async Task KeepaliveAsync()
     {
         var lastPing = DateTimeOffset.MinValue;
+        var firstPing = DateTimeOffset.MinValue;
+        var answerWindow = _options.DeadAfter - _options.PingInterval;
         try
         {
             while (!_shutdown.IsCancellationRequested)
             {
-                var now = _time.GetUtcNow();
                 if (_pausedForReader)
                 {
                     await Task.Delay(_options.PingInterval, _time, _shutdown.Token).ConfigureAwait(false);
                     continue;
                 }
 
+                var now = _time.GetUtcNow();
                 var heard = new DateTimeOffset(Interlocked.Read(ref _lastHeardTicks), TimeSpan.Zero);
-                var silent = now - heard;
-                if (silent >= _options.DeadAfter)
+                var pinged = firstPing >= heard;
+                var deadAt = pinged ? Later(heard + _options.DeadAfter, firstPing + answerWindow) : DateTimeOffset.MaxValue;
+                if (now >= deadAt)
                 {
                     Log.PeerDead(_logger, _options.Host, _options.Port, _options.DeadAfter);
-                    Close(new TimeoutException($"Nothing received from Asterisk for {_options.DeadAfter}: the connection is dead."));
+                    Close(new TimeoutException($"Nothing received from Asterisk for {now - heard}, not even an answer to a ping: the connection is dead."));
                     return;
                 }
 
-                var sincePing = now - (lastPing > heard ? lastPing : heard);
-                if (sincePing >= _options.PingInterval)
+                var nextPing = Later(lastPing, heard) + _options.PingInterval;
+                if (now >= nextPing)
                 {
+                    if (!pinged)
+                    {
+                        firstPing = now;
+                        deadAt = Later(heard + _options.DeadAfter, now + answerWindow);
+                    }
+
                     lastPing = now;
+                    nextPing = now + _options.PingInterval;
                     _ = PingAsync();
-                    sincePing = TimeSpan.Zero;
                 }
 
-                var untilPing = _options.PingInterval - sincePing;
-                var untilDead = _options.DeadAfter - silent;
-                var wait = untilPing < untilDead ? untilPing : untilDead;
+                var wait = (nextPing < deadAt ? nextPing : deadAt) - now;
                 await Task.Delay(wait > TimeSpan.FromMilliseconds(1) ? wait : TimeSpan.FromMilliseconds(1), _time, _shutdown.Token).ConfigureAwait(false);
             }
         }
@@ -517,6 +526,8 @@ public sealed partial class AmiConnection : IAsyncDisposable
         {
         }
     }
+
+    private static DateTimeOffset Later(DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;
 
     private async Task PingAsync()
     {

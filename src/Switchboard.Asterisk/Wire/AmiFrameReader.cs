@@ -145,7 +145,7 @@ public sealed class AmiFrameReader
                     continue;
                 }
 
-                var message = new AmiMessage(_fields);
+                var message = new AmiMessage([.. _fields]);
                 _fields.Clear();
                 _packetBytes = 0;
                 return message;

@@ -388,7 +388,7 @@ public sealed class AmiConnectionTests
         await using var server = new ScriptedAmiServer { AnswerPings = false };
         var options = server.Options();
         options.PingInterval = TimeSpan.FromMilliseconds(100);
-        options.DeadAfter = TimeSpan.FromMilliseconds(500);
+        options.DeadAfter = TimeSpan.FromMilliseconds(800);
         await using var connection = await AmiConnection.OpenAsync(options, CancellationToken.None);
 
         var reason = await connection.Closed.WaitAsync(Patience);
@@ -423,6 +423,31 @@ public sealed class AmiConnectionTests
         (time.GetUtcNow() - connection.LastReceived).Should().BeGreaterThanOrEqualTo(options.DeadAfter);
         connection.LastReceived.Should().BeOnOrAfter(openedAt);
         server.Actions.Count(a => a["Action"] == "Ping").Should().BeGreaterThanOrEqualTo(2, "one ping per PingInterval of silence before DeadAfter");
+    }
+
+    [Fact]
+    public async Task A_pause_of_this_process_longer_than_DeadAfter_is_met_with_a_ping_not_a_close()
+    {
+        await using var server = new ScriptedAmiServer();
+        var options = server.Options();
+        options.PingInterval = TimeSpan.FromSeconds(5);
+        options.DeadAfter = TimeSpan.FromSeconds(15);
+        var time = new ManualTime();
+        await using var connection = await AmiConnection.OpenAsync(options, CancellationToken.None, time);
+        (await NextEventAsync(connection)).Should().BeOfType<FullyBootedEvent>();
+
+        // The whole process slept for a minute: on waking, the connection asks before it gives up.
+        time.Advance(TimeSpan.FromMinutes(1));
+
+        await server.WaitForActionAsync("Ping");
+        using var deadline = new CancellationTokenSource(Patience);
+        while (connection.LastReceived < time.GetUtcNow())
+        {
+            deadline.Token.ThrowIfCancellationRequested();
+            await Task.WhenAny(connection.Closed, Task.Delay(10, deadline.Token));
+        }
+
+        connection.Closed.IsCompleted.Should().BeFalse("the pong came back, so the peer is alive");
     }
 
     [Fact]

@@ -137,6 +137,14 @@ public sealed class AmiFrameReaderTests
     }
 
     [Fact]
+    public async Task A_lone_CR_inside_a_value_is_kept_not_a_failure()
+    {
+        var reader = ReaderOf("Event: Newexten\r\nAppData: a\rb\r\n\r\n");
+
+        (await reader.ReadMessageAsync(CancellationToken.None))!["AppData"].Should().Be("a\rb");
+    }
+
+    [Fact]
     public async Task Command_output_lines_are_Output_fields_in_order()
     {
         var reader = ReaderOf("Response: Success\r\nActionID: 8\r\nMessage: Command output follows\r\nOutput: line one\r\nOutput: \r\nOutput: line: three\r\n\r\n");
