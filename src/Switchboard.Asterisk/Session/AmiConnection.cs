@@ -90,6 +90,7 @@ public sealed partial class AmiConnection : IAsyncDisposable
     /// <exception cref="AmiLoginException">Asterisk refused the login.</exception>
     /// <exception cref="TimeoutException">No banner or login answer within <see cref="AmiConnectionOptions.ConnectTimeout"/>.</exception>
     /// <exception cref="IOException">The connect failed or the socket closed (a <see cref="System.Net.Sockets.SocketException"/> inside).</exception>
+    /// <exception cref="ArgumentException">The options are unusable (see the overload with a logger).</exception>
     public static Task<AmiConnection> OpenAsync(AmiConnectionOptions options, CancellationToken cancellationToken, TimeProvider? time = null) =>
         OpenAsync(options, logger: null, cancellationToken, time);
 
@@ -97,9 +98,13 @@ public sealed partial class AmiConnection : IAsyncDisposable
     /// <exception cref="AmiLoginException">Asterisk refused the login.</exception>
     /// <exception cref="TimeoutException">No banner or login answer within <see cref="AmiConnectionOptions.ConnectTimeout"/>.</exception>
     /// <exception cref="IOException">The connect failed or the socket closed (a <see cref="System.Net.Sockets.SocketException"/> inside).</exception>
+    /// <exception cref="ArgumentException">The options are unusable (no host, a port out of range, a non-positive timeout, DeadAfter not over PingInterval, EventBuffer under 1).</exception>
     public static async Task<AmiConnection> OpenAsync(AmiConnectionOptions options, ILogger? logger, CancellationToken cancellationToken, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(options);
+
+        // A copy: the caller may change or reuse its options object while this connection lives.
+        options = Copy(options);
         Validate(options);
         time ??= TimeProvider.System;
         logger ??= NullLogger.Instance;
@@ -196,7 +201,8 @@ public sealed partial class AmiConnection : IAsyncDisposable
         {
             try
             {
-                await SendCoreAsync(new AmiAction("Logoff"), LogoffTimeout, CancellationToken.None).ConfigureAwait(false);
+                var timeout = _options.ActionTimeout < LogoffTimeout ? _options.ActionTimeout : LogoffTimeout;
+                await SendCoreAsync(new AmiAction("Logoff"), timeout, CancellationToken.None).ConfigureAwait(false);
             }
             catch (Exception e) when (e is IOException or TimeoutException or OperationCanceledException)
             {
@@ -275,10 +281,24 @@ public sealed partial class AmiConnection : IAsyncDisposable
 
         using var timer = new CancellationTokenSource(timeout, _time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
+        var write = Task.CompletedTask;
         try
         {
-            await WriteAsync(buffer.WrittenMemory, pending, linked.Token).ConfigureAwait(false);
+            // A peer that stops reading stalls the socket write; the caller's timeout still applies to it.
+            write = WriteAsync(buffer.WrittenMemory, pending, linked.Token);
+            await write.WaitAsync(linked.Token).ConfigureAwait(false);
             return await pending.Completion.Task.WaitAsync(linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!write.IsCompleted)
+        {
+            _ = write.ContinueWith(static t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            if (timer.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                Log.ActionTimedOut(_logger, action.Name, id, timeout);
+                throw new TimeoutException($"No response to AMI action {action.Name} within {timeout} (its write did not finish).");
+            }
+
+            throw;
         }
         catch (OperationCanceledException) when (timer.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
@@ -369,11 +389,11 @@ public sealed partial class AmiConnection : IAsyncDisposable
         if (message.EventName is not null)
         {
             // OriginateResponse carries both Event and Response: it is an event.
-            if (id is not null && _pending.TryGetValue(id, out var list) && list.IsList)
+            if (id is not null && _pending.TryGetValue(id, out var list) && list.IsList && !list.Completion.Task.IsCompleted)
             {
                 if (IsListComplete(message))
                 {
-                    list.Completion.TrySetResult(new AmiResponse(list.Response!, list.Items, message));
+                    list.Completion.TrySetResult(new AmiResponse(list.Response!, [.. list.Items], message));
                 }
                 else
                 {
@@ -454,42 +474,51 @@ public sealed partial class AmiConnection : IAsyncDisposable
     /// <summary>
     /// Pings after <see cref="AmiConnectionOptions.PingInterval"/> of silence and closes the connection after
     /// <see cref="AmiConnectionOptions.DeadAfter"/>: a half-open TCP connection (the PBX rebooted, a NAT
-    /// dropped the flow) otherwise looks alive for as long as the OS keeps it.
+    /// dropped the flow) otherwise looks alive for as long as the OS keeps it. The peer is declared dead
+    /// only once a ping has had DeadAfter − PingInterval to be answered, so a pause of this process (a long
+    /// GC, a suspended VM) is met with a ping rather than a close.
     /// </summary>
     private async Task KeepaliveAsync()
     {
         var lastPing = DateTimeOffset.MinValue;
+        var firstPing = DateTimeOffset.MinValue;
+        var answerWindow = _options.DeadAfter - _options.PingInterval;
         try
         {
             while (!_shutdown.IsCancellationRequested)
             {
-                var now = _time.GetUtcNow();
                 if (_pausedForReader)
                 {
                     await Task.Delay(_options.PingInterval, _time, _shutdown.Token).ConfigureAwait(false);
                     continue;
                 }
 
+                var now = _time.GetUtcNow();
                 var heard = new DateTimeOffset(Interlocked.Read(ref _lastHeardTicks), TimeSpan.Zero);
-                var silent = now - heard;
-                if (silent >= _options.DeadAfter)
+                var pinged = firstPing >= heard;
+                var deadAt = pinged ? Later(heard + _options.DeadAfter, firstPing + answerWindow) : DateTimeOffset.MaxValue;
+                if (now >= deadAt)
                 {
                     Log.PeerDead(_logger, _options.Host, _options.Port, _options.DeadAfter);
-                    Close(new TimeoutException($"Nothing received from Asterisk for {_options.DeadAfter}: the connection is dead."));
+                    Close(new TimeoutException($"Nothing received from Asterisk for {now - heard}, not even an answer to a ping: the connection is dead."));
                     return;
                 }
 
-                var sincePing = now - (lastPing > heard ? lastPing : heard);
-                if (sincePing >= _options.PingInterval)
+                var nextPing = Later(lastPing, heard) + _options.PingInterval;
+                if (now >= nextPing)
                 {
+                    if (!pinged)
+                    {
+                        firstPing = now;
+                        deadAt = Later(heard + _options.DeadAfter, now + answerWindow);
+                    }
+
                     lastPing = now;
+                    nextPing = now + _options.PingInterval;
                     _ = PingAsync();
-                    sincePing = TimeSpan.Zero;
                 }
 
-                var untilPing = _options.PingInterval - sincePing;
-                var untilDead = _options.DeadAfter - silent;
-                var wait = untilPing < untilDead ? untilPing : untilDead;
+                var wait = (nextPing < deadAt ? nextPing : deadAt) - now;
                 await Task.Delay(wait > TimeSpan.FromMilliseconds(1) ? wait : TimeSpan.FromMilliseconds(1), _time, _shutdown.Token).ConfigureAwait(false);
             }
         }
@@ -497,6 +526,8 @@ public sealed partial class AmiConnection : IAsyncDisposable
         {
         }
     }
+
+    private static DateTimeOffset Later(DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;
 
     private async Task PingAsync()
     {
@@ -569,6 +600,22 @@ public sealed partial class AmiConnection : IAsyncDisposable
             new TimeoutException($"No AMI login at {options.Host}:{options.Port} within {options.ConnectTimeout}."),
         SocketException socket => new IOException($"Connecting to AMI at {options.Host}:{options.Port} failed: {socket.SocketErrorCode}.", socket),
         _ => failure,
+    };
+
+    private static AmiConnectionOptions Copy(AmiConnectionOptions o) => new()
+    {
+        Host = o.Host,
+        Port = o.Port,
+        Username = o.Username,
+        Secret = o.Secret,
+        AuthType = o.AuthType,
+        Events = o.Events,
+        ConnectTimeout = o.ConnectTimeout,
+        ActionTimeout = o.ActionTimeout,
+        PingInterval = o.PingInterval,
+        DeadAfter = o.DeadAfter,
+        Limits = o.Limits,
+        EventBuffer = o.EventBuffer,
     };
 
     private static void Validate(AmiConnectionOptions options)
