@@ -101,10 +101,12 @@ public static class SwitchboardHost
     private static IServiceCollection AddOutbox(this IServiceCollection services)
     {
         services.AddOptions<OutboxOptions>().BindConfiguration(OutboxOptions.SectionName)
-            .Validate(o => o.Problems().Count == 0, "Switchboard:Outbox settings are not valid (BatchSize, MaxAttempts, Lease, RetryBaseDelay, RetryMaxDelay, PollInterval must be positive).")
+            .Validate(o => o.Problems().Count == 0, "Switchboard:Outbox settings are not valid (BatchSize, MaxAttempts, Lease, RetryBaseDelay, RetryMaxDelay, PollInterval, HeartbeatInterval must be positive, HeartbeatLapse at least three HeartbeatIntervals).")
             .ValidateOnStart();
         services.AddSingleton<IOutboxHandler, TelephonyCommandHandler>();
         services.AddSingleton<StoreClock>();
+        services.AddSingleton<OutboxHeartbeat>();
+        services.AddHostedService(sp => sp.GetRequiredService<OutboxHeartbeat>());
         services.AddSingleton<OutboxWorker>();
         services.AddHostedService(sp => sp.GetRequiredService<OutboxWorker>());
         return services;
@@ -147,6 +149,7 @@ internal sealed partial class JournalInitializer(
     IOptions<JournalOptions> options,
     Storage.TokenProtector tokens,
     StorePortalCredentials credentials,
+    OutboxHeartbeat heartbeat,
     TimeProvider time,
     ILogger<JournalInitializer> logger) : IHostedService, IDisposable
 {
@@ -206,6 +209,8 @@ internal sealed partial class JournalInitializer(
         await store.InitializeAsync(cancellationToken).ConfigureAwait(false);
         await outbox.InitializeAsync(cancellationToken).ConfigureAwait(false);
         await calls.InitializeAsync(cancellationToken).ConfigureAwait(false);
+        // Before any worker claims: a crashed run's claims are released now, not when their lease ends.
+        await heartbeat.StartInstanceAsync(cancellationToken).ConfigureAwait(false);
         ready.Set();
         try
         {

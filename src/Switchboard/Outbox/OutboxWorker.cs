@@ -34,9 +34,7 @@ public sealed partial class OutboxWorker(
     /// <summary>How long a portal's commands wait when its tokens do not decrypt (a key ring put back is read again within a minute).</summary>
     internal static readonly TimeSpan UnreadableTokensWait = TimeSpan.FromMinutes(1);
 
-    private readonly string _workerId = string.IsNullOrWhiteSpace(options.Value.WorkerId)
-        ? $"{Environment.MachineName}:{Environment.ProcessId}"
-        : options.Value.WorkerId;
+    private readonly string _workerId = OutboxHeartbeat.WorkerIdOf(options.Value);
 
     /// <summary>The kinds this process executes.</summary>
     public IReadOnlyCollection<string> Kinds => _byKind.Keys;
