@@ -27,7 +27,19 @@ public static class PrivateFiles
             return;
         }
 
-        Directory.CreateDirectory(path, FolderMode);
+        // Each missing parent too: Directory.CreateDirectory gives the mode to the last folder only.
+        var full = Path.GetFullPath(path);
+        if (Directory.Exists(full))
+        {
+            return;
+        }
+
+        if (Path.GetDirectoryName(full) is { Length: > 0 } parent)
+        {
+            CreateFolder(parent);
+        }
+
+        Directory.CreateDirectory(full, FolderMode);
     }
 
     /// <summary>Creates <paramref name="path"/> 0600 (an empty file) unless it exists; narrows it to 0600 if it does.</summary>
