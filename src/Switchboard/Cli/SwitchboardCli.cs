@@ -231,7 +231,7 @@ public static partial class SwitchboardCli
                 {
                     p.MemberId, p.Domain, p.ClientEndpoint, p.ServerEndpoint, p.Scope, p.ApplicationStatus,
                     State = p.State.ToString().ToLowerInvariant(), p.NeedsReauthorisation, p.Version, p.LanguageId,
-                    p.InstalledAt, p.UpdatedAt, p.UninstalledAt, p.HasOAuthTokens, TokensUnreadable = unreadable.Contains(p.MemberId),
+                    p.InstalledAt, p.UpdatedAt, p.UninstalledAt, p.HasOAuthTokens, CredentialsUnreadable = unreadable.Contains(p.MemberId),
                 }), Json));
                 return 0;
             }
@@ -353,7 +353,7 @@ public static partial class SwitchboardCli
             // Read only: no InitializeAsync, which creates and upgrades the schema. Reading must work
             // with a read-only database role, and must not plant a schema in whatever database
             // --postgres names by mistake; a store without the tables fails here with its reason.
-            using var tokens = new Storage.TokenProtector(options.KeyRingPath);
+            using var tokens = new Storage.TokenProtector(options.KeyRingPath, readOnly: true);
             await using var store = options.CreateStore(tokens);
             return await work(store, console).ConfigureAwait(false);
         });

@@ -25,16 +25,20 @@ public sealed class TokenProtector : IDisposable
     private static readonly TimeSpan ReloadAfter = TimeSpan.FromSeconds(30);
 
     private readonly object _gate = new();
+    private readonly bool _readOnly;
     private ServiceProvider _services;
     private IDataProtector _protector;
     private long _loadedAt;
 
     /// <summary>Uses (and creates, if missing) the key ring in <paramref name="keyRingFolder"/>.</summary>
-    public TokenProtector(string keyRingFolder)
+    /// <param name="keyRingFolder">The key ring's folder.</param>
+    /// <param name="readOnly">Never writes a key (the command-line tool only reads what the server wrote).</param>
+    public TokenProtector(string keyRingFolder, bool readOnly = false)
     {
         ArgumentException.ThrowIfNullOrEmpty(keyRingFolder);
         KeyRingFolder = Path.GetFullPath(keyRingFolder);
-        (_services, _protector) = Load(KeyRingFolder);
+        _readOnly = readOnly;
+        (_services, _protector) = Load(KeyRingFolder, readOnly);
         _loadedAt = Environment.TickCount64;
     }
 
@@ -116,7 +120,7 @@ public sealed class TokenProtector : IDisposable
             }
 
             old = _services;
-            (_services, _protector) = Load(KeyRingFolder);
+            (_services, _protector) = Load(KeyRingFolder, _readOnly);
             _loadedAt = Environment.TickCount64;
             fresh = _protector;
         }
@@ -127,11 +131,16 @@ public sealed class TokenProtector : IDisposable
 
     // A container of its own: the server's container stays free of Data Protection's services, and
     // the command-line tool uses the same few lines to read what the server wrote.
-    private static (ServiceProvider Services, IDataProtector Protector) Load(string folder)
+    private static (ServiceProvider Services, IDataProtector Protector) Load(string folder, bool readOnly)
     {
         var services = new ServiceCollection();
         services.AddLogging();
-        services.AddDataProtection().SetApplicationName(ApplicationName);
+        var dataProtection = services.AddDataProtection().SetApplicationName(ApplicationName);
+        if (readOnly)
+        {
+            dataProtection.DisableAutomaticKeyGeneration();
+        }
+
         services.Configure<KeyManagementOptions>(o => o.XmlRepository = new PrivateFolderXmlRepository(folder));
         var provider = services.BuildServiceProvider();
         return (provider, provider.GetRequiredService<IDataProtectionProvider>().CreateProtector(Purpose));

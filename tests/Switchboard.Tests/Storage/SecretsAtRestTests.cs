@@ -90,13 +90,25 @@ public sealed class SecretsAtRestTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Tokens_another_key_ring_encrypted_make_that_portal_wait_with_one_log_line_and_readyz_says_so()
+    public async Task Tokens_another_key_ring_encrypted_make_that_portal_wait_with_one_log_line_and_readyz_and_portals_list_say_so()
     {
         var data = Path.Combine(_temp.Path, "data");
         await using (var server = await StartAsync(data))
         {
             await InstallAsync(server);
         }
+
+        // The command-line tool reads the tokens with the data directory's key ring, and says when it cannot.
+        var copy = Path.Combine(_temp.Path, "copy-without-keys");
+        Directory.CreateDirectory(copy);
+        foreach (var db in Directory.EnumerateFiles(data, "*.db"))
+        {
+            File.Copy(db, Path.Combine(copy, Path.GetFileName(db)));
+        }
+
+        (await Cli.CliRun.RunAsync("portals", "list", "--json", "--data", data)).Json().EnumerateArray().Single().GetProperty("credentialsUnreadable").GetBoolean().Should().BeFalse();
+        (await Cli.CliRun.RunAsync("portals", "list", "--json", "--data", copy)).Json().EnumerateArray().Single().GetProperty("credentialsUnreadable").GetBoolean().Should().BeTrue();
+        Directory.Exists(Path.Combine(copy, "keys")).Should().BeFalse("the tool only reads");
 
         await using var restarted = await StartAsync(data, keyRing: Path.Combine(_temp.Path, "other-keys"));
 
