@@ -277,13 +277,14 @@ public static partial class SwitchboardCli
         list.SetAction((parse, ct) => WithStoreAsync(parse, data, postgres, async (store, console) =>
         {
             var portals = await store.ListPortalsAsync(ct).ConfigureAwait(false);
+            var unreadable = await UnreadableTokensAsync(store, portals, ct).ConfigureAwait(false);
             if (parse.GetValue(json))
             {
                 parse.InvocationConfiguration.Output.WriteLine(JsonSerializer.Serialize(portals.Select(p => new
                 {
                     p.MemberId, p.Domain, p.ClientEndpoint, p.ServerEndpoint, p.Scope, p.ApplicationStatus,
                     State = p.State.ToString().ToLowerInvariant(), p.NeedsReauthorisation, p.Version, p.LanguageId,
-                    p.InstalledAt, p.UpdatedAt, p.UninstalledAt, p.HasOAuthTokens,
+                    p.InstalledAt, p.UpdatedAt, p.UninstalledAt, p.HasOAuthTokens, CredentialsUnreadable = unreadable.Contains(p.MemberId),
                 }), Json));
                 return 0;
             }
@@ -296,7 +297,7 @@ public static partial class SwitchboardCli
                     p.NeedsReauthorisation is null ? p.State.ToString().ToLowerInvariant() : "needs re-authorisation",
                     Markup.Escape(p.ApplicationStatus ?? "-"), Markup.Escape(p.Version ?? "-"),
                     p.InstalledAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture),
-                    p.HasOAuthTokens ? "stored" : "none");
+                    unreadable.Contains(p.MemberId) ? "unreadable: wrong key ring" : p.HasOAuthTokens ? "stored" : "none");
             }
 
             console.Write(table);
@@ -376,6 +377,26 @@ public static partial class SwitchboardCli
         return new Command("portals", "Portals (Bitrix24 accounts) Switchboard is installed in.") { list, show };
     }
 
+    // The tokens each installed portal has stored that this key ring (--data's keys, or
+    // Switchboard:Store:KeyRingDirectory) cannot decrypt: the server cannot use them either.
+    private static async Task<HashSet<string>> UnreadableTokensAsync(IJournalStore store, IReadOnlyList<Journal.Portal> portals, CancellationToken ct)
+    {
+        var unreadable = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var p in portals.Where(p => p is { State: Journal.PortalState.Installed, HasOAuthTokens: true }))
+        {
+            try
+            {
+                await store.GetPortalCredentialsAsync(p.MemberId, ct).ConfigureAwait(false);
+            }
+            catch (Storage.PortalTokensUnreadableException)
+            {
+                unreadable.Add(p.MemberId);
+            }
+        }
+
+        return unreadable;
+    }
+
     private static int SetupStepOrder(string step) =>
         Portals.Setup.PortalSetupHandler.Steps.All.ToList().IndexOf(step) is var i and >= 0 ? i : int.MaxValue;
 
@@ -385,7 +406,8 @@ public static partial class SwitchboardCli
             // Read only: no InitializeAsync, which creates and upgrades the schema. Reading must work
             // with a read-only database role, and must not plant a schema in whatever database
             // --postgres names by mistake; a store without the tables fails here with its reason.
-            await using var store = options.CreateStore();
+            using var tokens = new Storage.TokenProtector(options.KeyRingPath, readOnly: true);
+            await using var store = options.CreateStore(tokens);
             return await work(store, console).ConfigureAwait(false);
         });
 

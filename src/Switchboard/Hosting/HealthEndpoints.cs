@@ -20,14 +20,21 @@ public static class HealthEndpoints
     /// load balancer that took the only instance out of service for it would lose Bitrix24's events,
     /// which are never sent again. 503 means exactly one thing: events cannot be journalled.
     /// </remarks>
-    private static async Task<IResult> ReadyAsync(IJournalStore store, IOptions<JournalOptions> options, Pbx.PbxRegistry pbx, CancellationToken cancellationToken)
+    private static async Task<IResult> ReadyAsync(IJournalStore store, IOptions<JournalOptions> options, Pbx.PbxRegistry pbx, Storage.UnreadableTokens unreadable, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(TimeSpan.FromSeconds(options.Value.BusyTimeoutSeconds + 2));
         try
         {
             await store.CheckWritableAsync(timeout.Token).ConfigureAwait(false);
-            var problems = pbx.Problems();
+            // Still ready: events are received and journaled. A portal whose tokens do not decrypt only
+            // waits for its Bitrix24 work, and the answer says which and why.
+            var portals = unreadable.MemberIds;
+            List<string> problems = portals.Count == 0 ? [] :
+            [
+                $"The stored tokens of {portals.Count} portal(s) cannot be decrypted with the key ring in {options.Value.KeyRingPath} (Switchboard:Store:KeyRingDirectory); their Bitrix24 work waits: {string.Join(", ", portals.Order(StringComparer.Ordinal).Take(20))}",
+            ];
+            problems.AddRange(pbx.Problems());
             return Results.Json(
                 new HealthResponse(problems.Count == 0 ? "ready" : "degraded", options.Value.Describe(), problems.Count == 0 ? null : problems),
                 HostingJson.Default.HealthResponse);
@@ -45,7 +52,7 @@ public static class HealthEndpoints
 /// <summary>Health answer.</summary>
 /// <param name="Status"><c>alive</c>, <c>ready</c>, or <c>degraded</c> (events are journalled, but something named in <paramref name="Problems"/> needs an operator).</param>
 /// <param name="Store">Which store, in words.</param>
-/// <param name="Problems">What is wrong, in words: a PBX unreachable or refusing the login, with the reason.</param>
+/// <param name="Problems">What is wrong, in words: a PBX unreachable or refusing the login, portals whose tokens do not decrypt, with the reason.</param>
 public sealed record HealthResponse(string Status, string? Store, IReadOnlyList<string>? Problems = null);
 
 [System.Text.Json.Serialization.JsonSerializable(typeof(HealthResponse))]

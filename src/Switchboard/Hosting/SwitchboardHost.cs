@@ -71,7 +71,10 @@ public static class SwitchboardHost
             .Validate(o => o.MaxBatch > 0 && o.QueueCapacity > 0 && o.BusyTimeoutSeconds > 0, "Switchboard:Store:MaxBatch, QueueCapacity and BusyTimeoutSeconds must be positive.")
             .Validate(o => o.UsesPostgres || !string.IsNullOrWhiteSpace(o.DataDirectory), "Set Switchboard:Store:DataDirectory (or --data) or Switchboard:Store:PostgresConnectionString (or --postgres).")
             .ValidateOnStart();
-        services.AddSingleton(sp => sp.GetRequiredService<IOptions<JournalOptions>>().Value.CreateStore());
+        // Portal tokens are encrypted at rest with a key ring in the data directory (or a shared folder).
+        services.AddSingleton(sp => new Storage.TokenProtector(sp.GetRequiredService<IOptions<JournalOptions>>().Value.KeyRingPath));
+        services.AddSingleton<Storage.UnreadableTokens>();
+        services.AddSingleton(sp => sp.GetRequiredService<IOptions<JournalOptions>>().Value.CreateStore(sp.GetRequiredService<Storage.TokenProtector>()));
         // The ledger and the outbox share a database (SQLite: ledger.db beside the journal's file), so a
         // call's change and its commands commit together.
         services.AddSingleton(sp => sp.GetRequiredService<IOptions<JournalOptions>>().Value.CreateOutboxStore());
@@ -101,10 +104,12 @@ public static class SwitchboardHost
     private static IServiceCollection AddOutbox(this IServiceCollection services)
     {
         services.AddOptions<OutboxOptions>().BindConfiguration(OutboxOptions.SectionName)
-            .Validate(o => o.Problems().Count == 0, "Switchboard:Outbox settings are not valid (BatchSize, MaxAttempts, Lease, RetryBaseDelay, RetryMaxDelay, PollInterval must be positive).")
+            .Validate(o => o.Problems().Count == 0, "Switchboard:Outbox settings are not valid (BatchSize, MaxAttempts, Lease, RetryBaseDelay, RetryMaxDelay, PollInterval, HeartbeatInterval must be positive, HeartbeatLapse at least three HeartbeatIntervals).")
             .ValidateOnStart();
         services.AddSingleton<IOutboxHandler, TelephonyCommandHandler>();
         services.AddSingleton<StoreClock>();
+        services.AddSingleton<OutboxHeartbeat>();
+        services.AddHostedService(sp => sp.GetRequiredService<OutboxHeartbeat>());
         services.AddSingleton<OutboxWorker>();
         services.AddHostedService(sp => sp.GetRequiredService<OutboxWorker>());
         return services;
@@ -127,7 +132,8 @@ public static class SwitchboardHost
         services.AddSingleton<IInstallVerifier, PortalInstallVerifier>();
         services.AddSingleton<PortalDirectory>();
         services.AddSingleton<EventVerifier>();
-        services.AddSingleton<Bitrix24.OAuth.IPortalCredentials, StorePortalCredentials>();
+        services.AddSingleton<StorePortalCredentials>();
+        services.AddSingleton<Bitrix24.OAuth.IPortalCredentials>(sp => sp.GetRequiredService<StorePortalCredentials>());
         return services;
     }
 }
@@ -144,6 +150,9 @@ internal sealed partial class JournalInitializer(
     SqlCallStore calls,
     StoresReady ready,
     IOptions<JournalOptions> options,
+    Storage.TokenProtector tokens,
+    StorePortalCredentials credentials,
+    OutboxHeartbeat heartbeat,
     TimeProvider time,
     ILogger<JournalInitializer> logger) : IHostedService, IDisposable
 {
@@ -153,6 +162,13 @@ internal sealed partial class JournalInitializer(
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var description = options.Value.Describe();
+        // The key ring's first key now: a folder that cannot be written stops the start, not an install.
+        tokens.EnsureKey();
+        if (options.Value.UsesPostgres && string.IsNullOrWhiteSpace(options.Value.KeyRingDirectory))
+        {
+            LogOwnKeyRing(logger, tokens.KeyRingFolder);
+        }
+
         try
         {
             await InitializeAllAsync(cancellationToken).ConfigureAwait(false);
@@ -196,7 +212,18 @@ internal sealed partial class JournalInitializer(
         await store.InitializeAsync(cancellationToken).ConfigureAwait(false);
         await outbox.InitializeAsync(cancellationToken).ConfigureAwait(false);
         await calls.InitializeAsync(cancellationToken).ConfigureAwait(false);
+        // Before any worker claims: a crashed run's claims are released now, not when their lease ends.
+        await heartbeat.StartInstanceAsync(cancellationToken).ConfigureAwait(false);
         ready.Set();
+        try
+        {
+            await credentials.CheckStoredAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (System.Data.Common.DbException ex)
+        {
+            // Only a look ahead: each portal's tokens are tried again when its work needs them.
+            LogCheckFailed(logger, ex.Message);
+        }
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
@@ -212,6 +239,12 @@ internal sealed partial class JournalInitializer(
 
     [LoggerMessage(EventId = 2000, Level = LogLevel.Information, Message = "Journal ready: {Store}")]
     private static partial void LogReady(ILogger logger, string store);
+
+    [LoggerMessage(EventId = 2003, Level = LogLevel.Warning, Message = "Portal tokens are encrypted with the key ring in {KeyRingFolder}, this instance's own: with several instances on this PostgreSQL database, set Switchboard:Store:KeyRingDirectory on each to one shared folder, or each reads only the tokens it wrote")]
+    private static partial void LogOwnKeyRing(ILogger logger, string keyRingFolder);
+
+    [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "The stored portal tokens were not checked at start: {Error}")]
+    private static partial void LogCheckFailed(ILogger logger, string error);
 
     [LoggerMessage(EventId = 2002, Level = LogLevel.Error, Message = "Journal store {Store} not reachable yet, events are answered 503 until it is: {Error}")]
     private static partial void LogNotYet(ILogger logger, string store, string error);

@@ -12,6 +12,16 @@ public sealed class JournalOptions
     /// <summary>When set, PostgreSQL is used instead of SQLite (Npgsql connection string).</summary>
     public string? PostgresConnectionString { get; set; }
 
+    /// <summary>
+    /// The folder of the key ring that encrypts portal tokens at rest (ASP.NET Core Data Protection);
+    /// empty: <c>keys</c> in <see cref="DataDirectory"/>. Every instance on one PostgreSQL database must
+    /// use the same key ring (a shared folder), or each reads only the tokens it wrote itself.
+    /// </summary>
+    public string? KeyRingDirectory { get; set; }
+
+    /// <summary>The key ring's folder, in full.</summary>
+    public string KeyRingPath => Path.GetFullPath(string.IsNullOrWhiteSpace(KeyRingDirectory) ? Path.Combine(DataDirectory, "keys") : KeyRingDirectory);
+
     /// <summary>How long a SQLite write waits for a lock held by another process before the store counts as unavailable.</summary>
     public int BusyTimeoutSeconds { get; set; } = 5;
 
@@ -33,10 +43,10 @@ public sealed class JournalOptions
     /// </summary>
     public string LedgerPath => Path.GetFullPath(Path.Combine(DataDirectory, "ledger.db"));
 
-    /// <summary>Opens the configured store (not yet initialised).</summary>
-    public IJournalStore CreateStore() => UsesPostgres
-        ? new Postgres.PostgresJournalStore(PostgresConnectionString!)
-        : new Sqlite.SqliteJournalStore(SqlitePath, TimeSpan.FromSeconds(BusyTimeoutSeconds));
+    /// <summary>Opens the configured store (not yet initialised), encrypting tokens with <paramref name="tokens"/>.</summary>
+    public IJournalStore CreateStore(Storage.TokenProtector? tokens = null) => UsesPostgres
+        ? new Postgres.PostgresJournalStore(PostgresConnectionString!) { Tokens = tokens }
+        : new Sqlite.SqliteJournalStore(SqlitePath, TimeSpan.FromSeconds(BusyTimeoutSeconds)) { Tokens = tokens };
 
     /// <summary>Opens the outbox: PostgreSQL's database, or SQLite's <see cref="LedgerPath"/> (not yet initialised).</summary>
     public Outbox.SqlOutboxStore CreateOutboxStore() => UsesPostgres

@@ -15,6 +15,19 @@ namespace Switchboard.Journal;
 /// </summary>
 public abstract class SqlJournalStore : IJournalStore
 {
+    /// <summary>
+    /// Encrypts access and refresh tokens before they are written and decrypts them when read (the
+    /// server always sets it); null keeps them as given, for tests and tools that hold no real token.
+    /// </summary>
+    public Storage.TokenProtector? Tokens { get; init; }
+
+    private string? Seal(string memberId, string? token) => token is null || Tokens is null ? token : Tokens.Protect(memberId, token);
+
+    private string Open(string memberId, string stored) =>
+        Tokens is null ? stored
+        : Tokens.TryUnprotect(memberId, stored, out var token) ? token
+        : throw new Storage.PortalTokensUnreadableException(memberId, Tokens.KeyRingFolder);
+
     // The guard runs inside the INSERT, so "is this portal installed with this token" and "keep the
     // event" are one statement in one transaction: no window between check and write. The guard
     // compares SHA-256 digests; the constant-time comparison is done on the request path, and equality
@@ -246,7 +259,7 @@ public abstract class SqlJournalStore : IJournalStore
         }
 
         return new StoredCredentials(
-            r.GetString(0), r.GetString(1), r.GetString(2),
+            r.GetString(0), Open(memberId, r.GetString(1)), Open(memberId, r.GetString(2)),
             r.IsDBNull(3) ? null : DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(3)),
             NullableString(r, 4));
     }
@@ -257,7 +270,7 @@ public abstract class SqlJournalStore : IJournalStore
             UPDATE portal_tokens SET access_token = @access_token, refresh_token = @refresh_token,
                                      expires_at = CAST(@expires_at AS BIGINT), updated_at = @now
             WHERE member_id = @member_id
-            """, memberId, [("access_token", accessToken), ("refresh_token", refreshToken), ("expires_at", expiresAt?.ToUnixTimeMilliseconds())], cancellationToken);
+            """, memberId, [("access_token", Seal(memberId, accessToken)), ("refresh_token", Seal(memberId, refreshToken)), ("expires_at", expiresAt?.ToUnixTimeMilliseconds())], cancellationToken);
 
     /// <inheritdoc/>
     public Task SetPortalEndpointAsync(string memberId, string clientEndpoint, string domain, CancellationToken cancellationToken) =>
@@ -565,7 +578,7 @@ public abstract class SqlJournalStore : IJournalStore
     /// <summary>Appended to the guard query: PostgreSQL locks the portal rows (FOR SHARE) so an uninstall commits before or after the run, never in between.</summary>
     protected virtual string LockPortalRowsClause => string.Empty;
 
-    private static async Task ApplyAsync(DbConnection connection, DbTransaction tx, PortalChange change, DateTimeOffset at, CancellationToken ct)
+    private async Task ApplyAsync(DbConnection connection, DbTransaction tx, PortalChange change, DateTimeOffset at, CancellationToken ct)
     {
         var now = at.ToUnixTimeMilliseconds();
         PortalTokens? tokens = null;
@@ -620,8 +633,8 @@ public abstract class SqlJournalStore : IJournalStore
         {
             await using var cmd = Command(connection, tx, UpsertTokensSql);
             Add(cmd, "member_id", change.MemberId);
-            Add(cmd, "access_token", tokens.AccessToken);
-            Add(cmd, "refresh_token", tokens.RefreshToken);
+            Add(cmd, "access_token", Seal(change.MemberId, tokens.AccessToken));
+            Add(cmd, "refresh_token", Seal(change.MemberId, tokens.RefreshToken));
             Add(cmd, "expires_at", tokens.ExpiresAt?.ToUnixTimeMilliseconds());
             Add(cmd, "user_id", tokens.UserId);
             Add(cmd, "now", now);
@@ -719,8 +732,8 @@ public abstract class SqlJournalStore : IJournalStore
         }
 
         return new PortalTokens(
-            reader.IsDBNull(0) ? null : reader.GetString(0),
-            reader.IsDBNull(1) ? null : reader.GetString(1),
+            reader.IsDBNull(0) ? null : Open(memberId, reader.GetString(0)),
+            reader.IsDBNull(1) ? null : Open(memberId, reader.GetString(1)),
             reader.IsDBNull(2) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(2)),
             reader.IsDBNull(3) ? null : reader.GetInt64(3));
     }

@@ -84,3 +84,6 @@ public enum FailOutcome
 /// <param name="Database">The store's clock, read during the query.</param>
 /// <param name="After">This process's clock just after it.</param>
 public sealed record ClockReading(DateTimeOffset Before, DateTimeOffset Database, DateTimeOffset After);
+
+/// <summary>A process that claims outbox commands: its worker id (what claims name), machine, process id and start time.</summary>
+public sealed record OutboxInstance(string WorkerId, string Machine, int ProcessId, DateTimeOffset StartedAt);

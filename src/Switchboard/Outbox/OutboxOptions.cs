@@ -38,6 +38,15 @@ public sealed class OutboxOptions
     /// <summary>How long done commands stay listed (<c>outbox list --status done</c>) before they are deleted.</summary>
     public TimeSpan KeepDone { get; set; } = TimeSpan.FromDays(30);
 
+    /// <summary>PostgreSQL: how often each instance records that it is alive (on the database's clock).</summary>
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>
+    /// PostgreSQL: an instance whose last heartbeat is older than this is taken for dead, and the
+    /// commands it claimed are released to the others at once rather than after <see cref="Lease"/>.
+    /// </summary>
+    public TimeSpan HeartbeatLapse { get; set; } = TimeSpan.FromSeconds(15);
+
     /// <summary>A name for this worker in claims; the host name and process id when empty.</summary>
     public string WorkerId { get; set; } = "";
 
@@ -53,6 +62,11 @@ public sealed class OutboxOptions
         if (Lease <= TimeSpan.Zero || RetryBaseDelay <= TimeSpan.Zero || RetryMaxDelay < RetryBaseDelay || PollInterval <= TimeSpan.Zero)
         {
             problems.Add($"{SectionName}: {nameof(Lease)}, {nameof(RetryBaseDelay)} and {nameof(PollInterval)} must be positive and {nameof(RetryMaxDelay)} at least {nameof(RetryBaseDelay)}.");
+        }
+
+        if (HeartbeatInterval <= TimeSpan.Zero || HeartbeatLapse < HeartbeatInterval * 3)
+        {
+            problems.Add($"{SectionName}:{nameof(HeartbeatInterval)} must be positive and {nameof(HeartbeatLapse)} at least three intervals.");
         }
 
         if (KeepDone <= TimeSpan.Zero)

@@ -35,9 +35,10 @@ public sealed partial class OutboxWorker(
 
     private DateTimeOffset _lastPrune = DateTimeOffset.MinValue;
 
-    private readonly string _workerId = string.IsNullOrWhiteSpace(options.Value.WorkerId)
-        ? $"{Environment.MachineName}:{Environment.ProcessId}"
-        : options.Value.WorkerId;
+    /// <summary>How long a portal's commands wait when its tokens do not decrypt (a key ring put back is read again within a minute).</summary>
+    internal static readonly TimeSpan UnreadableTokensWait = TimeSpan.FromMinutes(1);
+
+    private readonly string _workerId = OutboxHeartbeat.WorkerIdOf(options.Value);
 
     /// <summary>The kinds this process executes.</summary>
     public IReadOnlyCollection<string> Kinds => _byKind.Keys;
@@ -160,6 +161,25 @@ public sealed partial class OutboxWorker(
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
                 LogStoreFailed(logger, ex.GetType().Name, ex.Message); // the leases run out instead
+            }
+
+            return;
+        }
+        catch (Storage.PortalTokensUnreadableException)
+        {
+            // A key ring that does not fit (StorePortalCredentials logged it once): nothing was sent,
+            // so the commands wait, no attempt counted, until the tokens decrypt again.
+            using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+            try
+            {
+                foreach (var entry in entries)
+                {
+                    await store.DeferAsync(entry.Id, _workerId, "The portal's stored tokens cannot be decrypted with this instance's key ring (Switchboard:Store:KeyRingDirectory).", clock.Now + UnreadableTokensWait, wait.Token).ConfigureAwait(false);
+                }
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                LogStoreFailed(logger, ex.GetType().Name, ex.Message);
             }
 
             return;

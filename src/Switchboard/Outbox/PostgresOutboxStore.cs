@@ -33,6 +33,9 @@ public sealed class PostgresOutboxStore : SqlOutboxStore
     protected override string ClaimLockClause => "\n    FOR UPDATE SKIP LOCKED";
 
     /// <inheritdoc/>
+    protected override string LapsedLockClause => " FOR UPDATE";
+
+    /// <inheritdoc/>
     protected override async ValueTask<DbConnection> OpenReadConnectionAsync(CancellationToken cancellationToken) =>
         await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
 

@@ -117,6 +117,17 @@ public abstract class SqlOutboxStore : IOutboxStore
         "CREATE INDEX IF NOT EXISTS outbox_pending_kind_due ON outbox (kind, next_attempt_at, id) WHERE status = 'pending'",
         "CREATE INDEX IF NOT EXISTS outbox_claimed_lease ON outbox (lease_until) WHERE status = 'claimed'",
         "CREATE INDEX IF NOT EXISTS outbox_status ON outbox (status, id)",
+        // Who holds claims: the process behind each worker id (so a restarted SQLite server can tell
+        // that the process which claimed is gone) and its last heartbeat on the store's clock (so
+        // PostgreSQL instances can tell that another one stopped beating).
+        """
+        CREATE TABLE IF NOT EXISTS outbox_instances (
+            worker_id    TEXT PRIMARY KEY,
+            machine      TEXT NOT NULL,
+            pid          INTEGER NOT NULL,
+            started_at   BIGINT NOT NULL,
+            heartbeat_at BIGINT NOT NULL)
+        """,
     ];
 
     /// <summary>How this dialect declares an auto-numbered primary key.</summary>
@@ -370,6 +381,114 @@ public abstract class SqlOutboxStore : IOutboxStore
             Add(cmd, "now", now.ToUnixTimeMilliseconds());
             return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }, cancellationToken);
+
+    /// <summary>Records <paramref name="instance"/> (or renews its heartbeat) at <paramref name="now"/> on the store's clock.</summary>
+    public Task RegisterInstanceAsync(OutboxInstance instance, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(instance);
+        return WriteAsync(async (connection, tx, ct) =>
+        {
+            await using var cmd = Command(connection, tx, """
+                INSERT INTO outbox_instances (worker_id, machine, pid, started_at, heartbeat_at)
+                VALUES (@worker, @machine, @pid, @started_at, @now)
+                ON CONFLICT (worker_id) DO UPDATE SET machine = excluded.machine, pid = excluded.pid,
+                    started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at
+                """);
+            Add(cmd, "worker", instance.WorkerId);
+            Add(cmd, "machine", instance.Machine);
+            Add(cmd, "pid", instance.ProcessId);
+            Add(cmd, "started_at", instance.StartedAt.ToUnixTimeMilliseconds());
+            Add(cmd, "now", now.ToUnixTimeMilliseconds());
+            return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }, cancellationToken);
+    }
+
+    /// <summary>Every recorded instance, with its last heartbeat.</summary>
+    public async Task<IReadOnlyList<(OutboxInstance Instance, DateTimeOffset HeartbeatAt)>> ListInstancesAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenReadConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var cmd = Command(connection, null, "SELECT worker_id, machine, pid, started_at, heartbeat_at FROM outbox_instances ORDER BY worker_id");
+        var list = new List<(OutboxInstance, DateTimeOffset)>();
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            list.Add((new OutboxInstance(r.GetString(0), r.GetString(1), Convert.ToInt32(r.GetValue(2), System.Globalization.CultureInfo.InvariantCulture), Time(r.GetInt64(3))), Time(r.GetInt64(4))));
+        }
+
+        return list;
+    }
+
+    /// <summary>
+    /// Gives back at once what the (dead) <paramref name="workerId"/> holds, and forgets the instance:
+    /// its claimed commands are pending again, due as they were. The claim stays counted, so a command
+    /// that kills its worker each time still ends in the dead letters. Returns how many were released.
+    /// </summary>
+    public Task<int> ReleaseClaimsAsync(string workerId, string reason, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(workerId);
+        ArgumentNullException.ThrowIfNull(reason);
+        return WriteAsync(async (connection, tx, ct) =>
+        {
+            await using var release = Command(connection, tx, ReleaseSql + " AND claimed_by = @worker");
+            Add(release, "worker", workerId);
+            Add(release, "error", reason);
+            var released = await release.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            await using var forget = Command(connection, tx, "DELETE FROM outbox_instances WHERE worker_id = @worker");
+            Add(forget, "worker", workerId);
+            await forget.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            return released;
+        }, cancellationToken);
+    }
+
+    /// <summary>
+    /// Gives back what every instance whose last heartbeat is before <paramref name="lapsedBefore"/> (on
+    /// the store's clock) holds, and forgets those instances; one that was only paused records itself
+    /// again at its next heartbeat. Returns the worker ids whose claims were released, with how many.
+    /// </summary>
+    public Task<IReadOnlyList<(string WorkerId, int Released)>> ReleaseLapsedAsync(DateTimeOffset lapsedBefore, CancellationToken cancellationToken) =>
+        WriteAsync<IReadOnlyList<(string, int)>>(async (connection, tx, ct) =>
+        {
+            var lapsed = new List<string>();
+            await using (var find = Command(connection, tx, "SELECT worker_id FROM outbox_instances WHERE heartbeat_at < @before ORDER BY worker_id" + LapsedLockClause))
+            {
+                Add(find, "before", lapsedBefore.ToUnixTimeMilliseconds());
+                await using var r = await find.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                while (await r.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    lapsed.Add(r.GetString(0));
+                }
+            }
+
+            var result = new List<(string, int)>();
+            foreach (var worker in lapsed)
+            {
+                await using var release = Command(connection, tx, ReleaseSql + " AND claimed_by = @worker");
+                Add(release, "worker", worker);
+                Add(release, "error", $"Released: {worker}, which claimed it, stopped beating.");
+                var released = await release.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                await using var forget = Command(connection, tx, "DELETE FROM outbox_instances WHERE worker_id = @worker");
+                Add(forget, "worker", worker);
+                await forget.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                if (released > 0)
+                {
+                    result.Add((worker, released));
+                }
+            }
+
+            return result;
+        }, cancellationToken);
+
+    /// <summary>
+    /// The row lock on lapsed instances (PostgreSQL: two instances releasing at once take turns, and an
+    /// instance renewing its heartbeat meanwhile waits and then finds itself forgotten, so records itself again).
+    /// </summary>
+    protected virtual string LapsedLockClause => string.Empty;
+
+    // Not an attempt: the command was never known to fail. next_attempt_at is when it was due, so it is due now.
+    private const string ReleaseSql = """
+        UPDATE outbox SET status = 'pending', claimed_by = NULL, lease_until = NULL, last_error = @error
+        WHERE status = 'claimed'
+        """;
 
     /// <inheritdoc/>
     public abstract ValueTask DisposeAsync();

@@ -20,7 +20,13 @@ public static class SqliteFiles
         DefaultTimeout = (int)Math.Ceiling(busyTimeout.TotalSeconds),
     }.ToString();
 
-    /// <summary>Creates the folder and the file, and puts the file in WAL mode (a property of the file that sticks once set).</summary>
+    /// <summary>
+    /// Creates the folder (0700) and the file (0600), and puts the file in WAL mode (a property of the
+    /// file that sticks once set). SQLite gives the <c>-wal</c> and <c>-shm</c> it creates the main
+    /// file's mode (os_unix.c, <c>findCreateFileMode</c>), so an empty file made here 0600 (SQLite reads
+    /// an empty file as an empty database) keeps all three private; files left 0644 by an earlier build
+    /// are narrowed.
+    /// </summary>
     /// <param name="path">The database file.</param>
     /// <param name="connectionString">Its connection string (Switchboard's never create the file; this does).</param>
     /// <param name="busyTimeout">How long to wait for another connection's lock.</param>
@@ -32,8 +38,12 @@ public static class SqliteFiles
         var directory = Path.GetDirectoryName(path);
         if (!string.IsNullOrEmpty(directory))
         {
-            Directory.CreateDirectory(directory);
+            PrivateFiles.CreateFolder(directory);
         }
+
+        PrivateFiles.CreateFile(path);
+        PrivateFiles.Restrict(path + "-wal");
+        PrivateFiles.Restrict(path + "-shm");
 
         var create = new SqliteConnectionStringBuilder(connectionString) { Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false };
         await using var connection = new SqliteConnection(create.ToString());
