@@ -19,6 +19,7 @@ internal static class BenchCommands
         root.Subcommands.Add(RestBench.Command());
         root.Subcommands.Add(FoldBench.Command());
         root.Subcommands.Add(JournalBench.Command());
+        root.Subcommands.Add(FuzzBench.Command());
         return root;
     }
 
