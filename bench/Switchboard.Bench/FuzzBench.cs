@@ -548,7 +548,8 @@ internal static class FuzzBench
             }
 
             output.WriteLine($"5xx not an honest 503: {_dishonest}");
-            output.WriteLine($"log lines       {logs.Lines:N0} ({logs.Errors} at error or above, {logs.WithException} with an exception)");
+            output.WriteLine($"log lines       {logs.Lines:N0} ({logs.Errors} at error or above, {logs.WithException} with an exception), by category: "
+                + string.Join(", ", logs.ByCategory.OrderByDescending(p => p.Value).Select(p => $"{p.Key} {p.Value:N0}")));
         }
 
         private static string Name(int status) => status == 0 ? "no answer" : status.ToString(CultureInfo.InvariantCulture);
@@ -567,13 +568,15 @@ internal static class FuzzBench
 
         public int WithException => _withException;
 
-        public ILogger CreateLogger(string categoryName) => new Logger(this);
+        public ConcurrentDictionary<string, int> ByCategory { get; } = new(StringComparer.Ordinal);
+
+        public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
 
         public void Dispose()
         {
         }
 
-        private sealed class Logger(CountingLoggerProvider owner) : ILogger
+        private sealed class Logger(CountingLoggerProvider owner, string category) : ILogger
         {
             public IDisposable? BeginScope<TState>(TState state)
                 where TState : notnull => null;
@@ -583,6 +586,7 @@ internal static class FuzzBench
             public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
             {
                 Interlocked.Increment(ref owner._lines);
+                owner.ByCategory.AddOrUpdate(category[(category.LastIndexOf('.') + 1)..], 1, (_, n) => n + 1);
                 if (logLevel >= LogLevel.Error)
                 {
                     Interlocked.Increment(ref owner._errors);
