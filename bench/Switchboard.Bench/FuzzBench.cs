@@ -29,7 +29,7 @@ internal static class FuzzBench
     {
         var bodies = new Option<int>("--bodies") { Description = "Hostile requests to send.", DefaultValueFactory = _ => 100_000 };
         var connections = new Option<int>("--connections", "-c") { Description = "Concurrent connections.", DefaultValueFactory = _ => 16 };
-        var seed = new Option<int>("--seed") { Description = "Random seed (the same seed sends the same requests).", DefaultValueFactory = _ => 18 };
+        var seed = new Option<int>("--seed") { Description = "Random seed: the same seed sends the same requests (in an order that depends on the connections' pace).", DefaultValueFactory = _ => 18 };
         var command = new Command("fuzz", "Sends hostile bodies to a Switchboard it starts (with the portal emulator, in this process, loopback only) and counts the answers by status; a 5xx other than an honest 503 fails the run.")
         {
             bodies, connections, seed,
@@ -77,15 +77,16 @@ internal static class FuzzBench
             var tally = new Tally();
             var next = -1;
             var clock = Stopwatch.StartNew();
-            var workers = Enumerable.Range(0, connections).Select(w => Task.Run(async () =>
+            var workers = Enumerable.Range(0, connections).Select(_ => Task.Run(async () =>
             {
-                var random = new Random(HashCode.Combine(seed, w));
                 Connection? connection = null;
                 try
                 {
-                    while (Interlocked.Increment(ref next) < count)
+                    int i;
+                    while ((i = Interlocked.Increment(ref next)) < count)
                     {
-                        var request = corpus.Next(random);
+                        // Request i is the same in every run with this seed, whichever connection sends it.
+                        var request = corpus.Next(new Random(unchecked((seed * 1_000_003) + i)));
                         connection ??= await Connection.OpenAsync(port, ct);
                         var answer = await connection.ExchangeAsync(request.Bytes, ct);
                         tally.Add(request.Kind, answer);
@@ -548,7 +549,7 @@ internal static class FuzzBench
             }
 
             output.WriteLine($"5xx not an honest 503: {_dishonest}");
-            output.WriteLine($"log lines       {logs.Lines:N0} ({logs.Errors} at error or above, {logs.WithException} with an exception), by category: "
+            output.WriteLine($"log lines       {logs.Lines:N0} ({logs.Errors} at error or above, {logs.WithException} with an exception), by category[event id]: "
                 + string.Join(", ", logs.ByCategory.OrderByDescending(p => p.Value).Select(p => $"{p.Key} {p.Value:N0}")));
         }
 
@@ -586,7 +587,7 @@ internal static class FuzzBench
             public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
             {
                 Interlocked.Increment(ref owner._lines);
-                owner.ByCategory.AddOrUpdate(category[(category.LastIndexOf('.') + 1)..], 1, (_, n) => n + 1);
+                owner.ByCategory.AddOrUpdate($"{category[(category.LastIndexOf('.') + 1)..]}[{eventId.Id}]", 1, (_, n) => n + 1);
                 if (logLevel >= LogLevel.Error)
                 {
                     Interlocked.Increment(ref owner._errors);
