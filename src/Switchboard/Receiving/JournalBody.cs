@@ -105,7 +105,11 @@ public static class JournalBody
     }
 
     /// <summary>The fields of <c>auth</c> the journal keeps: who sent the event, never a credential.</summary>
-    public static IReadOnlyList<string> KeptAuthFields { get; } =
+    public static IReadOnlyList<string> KeptAuthFields => KeptAuth;
+
+    // An array, looped by index: enumerating an IReadOnlyList allocates an enumerator, and this runs
+    // for every auth field and every long value of every event.
+    private static readonly string[] KeptAuth =
         ["member_id", "domain", "client_endpoint", "server_endpoint", "scope", "status", "expires", "expires_in", "user_id"];
 
     // Shorter values are not compared with the secrets: every Bitrix24 token is 32 characters or more,
@@ -163,7 +167,7 @@ public static class JournalBody
         }
 
         var name = key[5..^1];
-        foreach (var kept in KeptAuthFields)
+        foreach (var kept in KeptAuth)
         {
             if (Ascii.Equals(name, kept))
             {
@@ -208,7 +212,7 @@ public static class JournalBody
             for (var i = 0; i < children.Count; i++)
             {
                 var (name, node) = children[i];
-                if (node.IsValue && node.Value.Length >= MinSecretLength && !IsKeptAuthName(name) && Utf8Equals(value, node.Value))
+                if (node.IsValue && node.Value.Length >= MinSecretLength && Utf8Equals(value, node.Value) && !IsKeptAuthName(name))
                 {
                     return true;
                 }
@@ -227,7 +231,7 @@ public static class JournalBody
 
     private static bool IsKeptAuthName(string name)
     {
-        foreach (var kept in KeptAuthFields)
+        foreach (var kept in KeptAuth)
         {
             if (string.Equals(name, kept, StringComparison.Ordinal))
             {
