@@ -67,6 +67,11 @@ public sealed partial class RefusalLog : IDisposable
         bool severe;
         lock (_lock)
         {
+            if (_seen.Count == 0)
+            {
+                return; // a quiet interval: nothing to reset
+            }
+
             counted = _suppressed;
             sample = _sample;
             severe = _severe;
