@@ -20,6 +20,7 @@ internal static class BenchCommands
         root.Subcommands.Add(FoldBench.Command());
         root.Subcommands.Add(JournalBench.Command());
         root.Subcommands.Add(ClickBench.Command());
+        root.Subcommands.Add(FuzzBench.Command());
         return root;
     }
 

@@ -33,7 +33,7 @@ public static class JsonEventBodyParser
 
             var root = FormNode.NewMap();
             var count = 0;
-            var failure = ReadContainer(ref reader, root, isArray: false, depth: 1, limits, ref count);
+            var failure = ReadContainer(ref reader, root, isArray: false, depth: 1, underAuth: false, limits, ref count);
             if (failure is { } f)
             {
                 return f;
@@ -64,7 +64,7 @@ public static class JsonEventBodyParser
         }
     }
 
-    private static FormParseResult? ReadContainer(ref Utf8JsonReader reader, FormNode node, bool isArray, int depth, FormLimits limits, ref int count)
+    private static FormParseResult? ReadContainer(ref Utf8JsonReader reader, FormNode node, bool isArray, int depth, bool underAuth, FormLimits limits, ref int count)
     {
         var index = 0;
         HashSet<string>? nullKeys = null;
@@ -110,7 +110,7 @@ public static class JsonEventBodyParser
             // is a duplicate too (JsonNode, which the journal's redaction uses, throws on any repeat).
             if (node[key] is not null || nullKeys?.Contains(key) == true)
             {
-                return FormParseResult.Fail(FormError.DuplicateKey, $"The JSON property '{PhpFormParser.Shorten(key)}' appears more than once.");
+                return FormParseResult.Fail(FormError.DuplicateKey, $"The JSON property '{Label(key, underAuth)}' appears more than once.");
             }
 
             switch (reader.TokenType)
@@ -124,7 +124,7 @@ public static class JsonEventBodyParser
 
                     var child = FormNode.NewMap();
                     node.Add(key, child);
-                    var failure = ReadContainer(ref reader, child, reader.TokenType == JsonTokenType.StartArray, depth + 1, limits, ref count);
+                    var failure = ReadContainer(ref reader, child, reader.TokenType == JsonTokenType.StartArray, depth + 1, underAuth || (depth == 1 && key == "auth"), limits, ref count);
                     if (failure is not null)
                     {
                         return failure;
@@ -162,12 +162,12 @@ public static class JsonEventBodyParser
                     };
                     if (Encoding.UTF8.GetByteCount(value) > limits.MaxValueLength)
                     {
-                        return FormParseResult.Fail(FormError.ValueTooLong, $"The value of '{PhpFormParser.Shorten(key)}' is longer than {limits.MaxValueLength} bytes.");
+                        return FormParseResult.Fail(FormError.ValueTooLong, $"The value of '{Label(key, underAuth)}' is longer than {limits.MaxValueLength} bytes.");
                     }
 
                     if (value.Contains('\0', StringComparison.Ordinal))
                     {
-                        return FormParseResult.Fail(FormError.NulCharacter, $"The value of '{PhpFormParser.Shorten(key)}' has a NUL character (\\u0000).");
+                        return FormParseResult.Fail(FormError.NulCharacter, $"The value of '{Label(key, underAuth)}' has a NUL character (\\u0000).");
                     }
 
                     node.Add(key, FormNode.FromValue(value));
@@ -177,6 +177,10 @@ public static class JsonEventBodyParser
 
         return null;
     }
+
+    // A property inside "auth" is named as auth[…] only, like a form's auth[…] field: its name is text
+    // from the body, and under auth it may be a token put where a name belongs.
+    private static string Label(string key, bool underAuth) => underAuth ? "auth[…]" : PhpFormParser.FieldLabel(key);
 
     private static FormParseResult TooMany(FormLimits limits) =>
         FormParseResult.Fail(FormError.TooManyKeys, $"The body has more than {limits.MaxKeys} fields.");

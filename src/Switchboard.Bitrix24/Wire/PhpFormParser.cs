@@ -84,24 +84,24 @@ public static class PhpFormParser
 
                 if (!TryDecode(rawValue, buffer, out var valueLength))
                 {
-                    return FormParseResult.Fail(FormError.BadPercentEscape, $"The value of '{Shorten(key)}' has a '%' that is not followed by two hex digits.");
+                    return FormParseResult.Fail(FormError.BadPercentEscape, $"The value of '{FieldLabel(key)}' has a '%' that is not followed by two hex digits.");
                 }
 
                 if (valueLength > limits.MaxValueLength)
                 {
-                    return FormParseResult.Fail(FormError.ValueTooLong, $"The value of '{Shorten(key)}' is longer than {limits.MaxValueLength} bytes.");
+                    return FormParseResult.Fail(FormError.ValueTooLong, $"The value of '{FieldLabel(key)}' is longer than {limits.MaxValueLength} bytes.");
                 }
 
                 if (!Utf8.IsValid(buffer.AsSpan(0, valueLength)))
                 {
-                    return FormParseResult.Fail(FormError.InvalidUtf8, $"The value of '{Shorten(key)}' is not valid UTF-8.");
+                    return FormParseResult.Fail(FormError.InvalidUtf8, $"The value of '{FieldLabel(key)}' is not valid UTF-8.");
                 }
 
                 // A literal 0x00 or %00: valid UTF-8, but in no Bitrix24 field, and PostgreSQL refuses it in
                 // text, which would fail the whole group commit it shares with other portals' events.
                 if (buffer.AsSpan(0, valueLength).Contains((byte)0))
                 {
-                    return FormParseResult.Fail(FormError.NulCharacter, $"The value of '{Shorten(key)}' has a NUL character (%00).");
+                    return FormParseResult.Fail(FormError.NulCharacter, $"The value of '{FieldLabel(key)}' has a NUL character (%00).");
                 }
 
                 var value = valueLength == 0 ? string.Empty : Encoding.UTF8.GetString(buffer, 0, valueLength);
@@ -130,12 +130,12 @@ public static class PhpFormParser
         var baseName = open < 0 ? key : key[..open];
         if (baseName.Length == 0)
         {
-            return FormParseResult.Fail(FormError.MalformedKey, $"The field name '{Shorten(key)}' is empty before its first '['.");
+            return FormParseResult.Fail(FormError.MalformedKey, $"The field name '{FieldLabel(key)}' is empty before its first '['.");
         }
 
         if (baseName.Contains(']'))
         {
-            return FormParseResult.Fail(FormError.MalformedKey, $"The field name '{Shorten(key)}' has a ']' with no '[' before it.");
+            return FormParseResult.Fail(FormError.MalformedKey, $"The field name '{FieldLabel(key)}' has a ']' with no '[' before it.");
         }
 
         // Walk the segments while inserting, so a deep key costs at most MaxDepth steps.
@@ -151,26 +151,26 @@ public static class PhpFormParser
             {
                 if (key[position] != '[')
                 {
-                    return FormParseResult.Fail(FormError.MalformedKey, $"The field name '{Shorten(key)}' has text after a ']'.");
+                    return FormParseResult.Fail(FormError.MalformedKey, $"The field name '{FieldLabel(key, position)}' has text after a ']'.");
                 }
 
                 var close = key[(position + 1)..].IndexOf(']');
                 if (close < 0)
                 {
-                    return FormParseResult.Fail(FormError.MalformedKey, $"The field name '{Shorten(key)}' has a '[' that is never closed.");
+                    return FormParseResult.Fail(FormError.MalformedKey, $"The field name '{FieldLabel(key)}' has a '[' that is never closed.");
                 }
 
                 next = key.Slice(position + 1, close);
                 hasNext = true;
                 if (next.Contains('['))
                 {
-                    return FormParseResult.Fail(FormError.MalformedKey, $"The field name '{Shorten(key)}' has a '[' inside brackets.");
+                    return FormParseResult.Fail(FormError.MalformedKey, $"The field name '{FieldLabel(key)}' has a '[' inside brackets.");
                 }
 
                 position += close + 2;
                 if (++depth > limits.MaxDepth)
                 {
-                    return FormParseResult.Fail(FormError.TooDeep, $"The field name '{Shorten(key)}' is nested deeper than {limits.MaxDepth} levels.");
+                    return FormParseResult.Fail(FormError.TooDeep, $"The field name '{FieldLabel(key)}' is nested deeper than {limits.MaxDepth} levels.");
                 }
             }
 
@@ -181,7 +181,7 @@ public static class PhpFormParser
             {
                 if (existing is not null)
                 {
-                    return FormParseResult.Fail(FormError.DuplicateKey, $"The field '{Shorten(key)}' appears more than once.");
+                    return FormParseResult.Fail(FormError.DuplicateKey, $"The field '{FieldLabel(key)}' appears more than once.");
                 }
 
                 node.Add(appended ?? FieldNames.Get(segment), FormNode.FromValue(value));
@@ -195,7 +195,7 @@ public static class PhpFormParser
             }
             else if (existing.IsValue)
             {
-                return FormParseResult.Fail(FormError.DuplicateKey, $"The field '{Shorten(key)}' is both a value and a group of fields.");
+                return FormParseResult.Fail(FormError.DuplicateKey, $"The field '{FieldLabel(key)}' is both a value and a group of fields.");
             }
 
             node = existing;
@@ -248,11 +248,27 @@ public static class PhpFormParser
         _ => -1,
     };
 
-    /// <summary>A key for an error message: at most 64 characters, control characters shown as '?' so a
-    /// hostile key cannot forge lines in a log.</summary>
-    internal static string Shorten(ReadOnlySpan<char> key)
+    /// <summary>Longest field name an error message shows, in characters, before "…".</summary>
+    internal const int MaxLabelLength = 32;
+
+    /// <summary>
+    /// How an error message names a field: a bounded prefix of its name, control characters shown as
+    /// '?' so a hostile key cannot forge lines in a log, and anything under <c>auth</c> only as
+    /// <c>auth[…]</c>. A name is text from the body, and a body whose '=' was lost glues a value onto
+    /// the name (<c>auth[application_token]51610fef…</c>): only the well-formed part
+    /// (<paramref name="wellFormed"/> characters) and at most <see cref="MaxLabelLength"/> of it are shown.
+    /// </summary>
+    internal static string FieldLabel(ReadOnlySpan<char> key, int wellFormed = int.MaxValue)
     {
-        var text = key.Length <= 64 ? key.ToString() : string.Concat(key[..61], "...");
+        var open = key.IndexOf('[');
+        var baseName = open < 0 ? key : key[..open];
+        if (baseName.Equals("auth", StringComparison.OrdinalIgnoreCase))
+        {
+            return key.Length == baseName.Length ? "auth" : "auth[…]";
+        }
+
+        var shown = Math.Min(Math.Min(key.Length, wellFormed), MaxLabelLength);
+        var text = shown < key.Length ? string.Concat(key[..shown], "…") : key.ToString();
         return text.AsSpan().ContainsAnyInRange('\u0000', '\u001f') || text.AsSpan().ContainsAnyInRange('\u007f', '\u009f')
             || text.AsSpan().ContainsAny('\u2028', '\u2029')
             ? string.Create(text.Length, text, static (chars, t) =>

@@ -26,12 +26,21 @@ public static class SwitchboardHost
             builder.Configuration.AddInMemoryCollection(overrides);
         }
 
-        builder.WebHost.ConfigureKestrel(k =>
+        builder.WebHost.ConfigureKestrel((context, k) =>
         {
             k.AddServerHeader = false;
             // Nothing Switchboard accepts is near this size; the events endpoint has its own, lower
             // limit. This bounds what Kestrel drains from a client that keeps sending after a 413.
             k.Limits.MaxRequestBodySize = 1024 * 1024;
+
+            // Set on purpose rather than left to Kestrel's defaults (30 s for headers, 240 bytes/s for
+            // bodies): a slow sender holds a connection and its buffers for as long as these allow.
+            var receiving = context.Configuration.GetSection(ReceivingOptions.SectionName).Get<ReceivingOptions>() ?? new ReceivingOptions();
+            k.Limits.RequestHeadersTimeout = receiving.HeadersTimeout;
+            if (receiving.MinBodyBytesPerSecond > 0 && receiving.BodyGracePeriod > TimeSpan.FromSeconds(1))
+            {
+                k.Limits.MinRequestBodyDataRate = new Microsoft.AspNetCore.Server.Kestrel.Core.MinDataRate(receiving.MinBodyBytesPerSecond, receiving.BodyGracePeriod);
+            }
         });
         builder.Services.AddProblemDetails();
         builder.Services.AddSwitchboard();

@@ -38,7 +38,7 @@ public sealed class SwitchboardMetrics : IDisposable
         _pbxConnections = _meter.CreateCounter<long>("switchboard.pbx.connections", description: "AMI connection events, by PBX and event (connected, disconnected, unreachable, login_refused).");
     }
 
-    /// <summary>Counts one delivery with its outcome (stored, duplicate, unauthorized, forbidden, bad_request, too_large, unsupported_media_type, unavailable) and event name.</summary>
+    /// <summary>Counts one delivery with its outcome (stored, duplicate, unauthorized, forbidden, bad_request, timeout, too_large, unsupported_media_type, unavailable, aborted) and event name.</summary>
     public void EventReceived(string outcome, string? eventName) =>
         _events.Add(1, new KeyValuePair<string, object?>("outcome", outcome), new KeyValuePair<string, object?>("event", TagFor(eventName)));
 

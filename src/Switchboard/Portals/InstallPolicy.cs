@@ -54,11 +54,16 @@ public sealed class InstallPolicy(IOptionsMonitor<InstallOptions> options)
         return null;
     }
 
-    /// <summary>Wildcard <c>*.example.com</c> matches any subdomain of example.com, not example.com itself.</summary>
+    /// <summary>Wildcard <c>*.example.com</c> matches any subdomain of example.com, not example.com itself; a lone <c>*</c> matches every host.</summary>
     public static bool Matches(string pattern, string host)
     {
         ArgumentNullException.ThrowIfNull(pattern);
         ArgumentNullException.ThrowIfNull(host);
+        if (pattern == "*")
+        {
+            return true;
+        }
+
         if (pattern.StartsWith("*.", StringComparison.Ordinal))
         {
             var suffix = pattern[1..]; // ".example.com"

@@ -1,4 +1,5 @@
 using System.Buffers;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;
 using Switchboard.Bitrix24.Events;
@@ -38,7 +39,10 @@ public static class EventsEndpoints
             // System.Text.Json reads and writes at most 64 levels by default (the journal's JSON redaction
             // re-parses the body): a deeper limit would turn a deep body into a 500 after it was accepted.
             .Validate(o => o.MaxDepth <= 64, "Switchboard:Receiving:MaxDepth must be at most 64.")
+            .Validate(o => o.MinBodyBytesPerSecond > 0 && o.BodyGracePeriod > TimeSpan.FromSeconds(1), "Switchboard:Receiving:MinBodyBytesPerSecond must be positive and BodyGracePeriod more than 1 second (Kestrel's heartbeat).")
+            .Validate(o => o.HeadersTimeout > TimeSpan.Zero && o.RefusalLogInterval > TimeSpan.Zero, "Switchboard:Receiving:HeadersTimeout and RefusalLogInterval must be positive.")
             .ValidateOnStart();
+        services.AddSingleton<RefusalLog>();
         services.AddSingleton<EventReceiver>();
         return services;
     }
@@ -54,6 +58,7 @@ public sealed partial class EventReceiver(
     JournalWriter journal,
     PortalDirectory portals,
     SwitchboardMetrics metrics,
+    RefusalLog refusals,
     TimeProvider time,
     ILogger<EventReceiver> logger)
 {
@@ -72,47 +77,66 @@ public sealed partial class EventReceiver(
 
         if (!TryGetMediaType(request.ContentType, out var mediaType, out var typeProblem))
         {
-            metrics.EventReceived("unsupported_media_type", null);
-            LogRefused(logger, StatusCodes.Status415UnsupportedMediaType, typeProblem, Remote(http));
-            return Problem(StatusCodes.Status415UnsupportedMediaType, "Unsupported content type", typeProblem);
+            return Refused(http, StatusCodes.Status415UnsupportedMediaType, "unsupported_media_type", "Unsupported content type", typeProblem);
         }
 
         if (request.ContentLength > limits.MaxBodyBytes)
         {
-            return TooLarge(Remote(http), limits.MaxBodyBytes);
+            return TooLarge(http, limits.MaxBodyBytes);
         }
 
         var buffer = ArrayPool<byte>.Shared.Rent((int)Math.Min(request.ContentLength ?? 4096, limits.MaxBodyBytes) + 1);
         try
         {
             var length = 0;
-            while (true)
+            try
             {
-                if (length == buffer.Length)
+                while (true)
                 {
-                    if (length > limits.MaxBodyBytes)
+                    if (length == buffer.Length)
                     {
-                        return TooLarge(Remote(http), limits.MaxBodyBytes);
+                        if (length > limits.MaxBodyBytes)
+                        {
+                            return TooLarge(http, limits.MaxBodyBytes);
+                        }
+
+                        var bigger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, limits.MaxBodyBytes + 1));
+                        buffer.AsSpan(0, length).CopyTo(bigger);
+                        ArrayPool<byte>.Shared.Return(buffer);
+                        buffer = bigger;
                     }
 
-                    var bigger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, limits.MaxBodyBytes + 1));
-                    buffer.AsSpan(0, length).CopyTo(bigger);
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    buffer = bigger;
-                }
+                    var read = await request.Body.ReadAsync(buffer.AsMemory(length), http.RequestAborted).ConfigureAwait(false);
+                    if (read == 0)
+                    {
+                        break;
+                    }
 
-                var read = await request.Body.ReadAsync(buffer.AsMemory(length), http.RequestAborted).ConfigureAwait(false);
-                if (read == 0)
-                {
-                    break;
+                    length += read;
+                    if (length > limits.MaxBodyBytes)
+                    {
+                        // Chunked or lying Content-Length: stop reading at the limit, never buffer the rest.
+                        return TooLarge(http, limits.MaxBodyBytes);
+                    }
                 }
-
-                length += read;
-                if (length > limits.MaxBodyBytes)
-                {
-                    // Chunked or lying Content-Length: stop reading at the limit, never buffer the rest.
-                    return TooLarge(Remote(http), limits.MaxBodyBytes);
-                }
+            }
+            catch (BadHttpRequestException ex)
+            {
+                // Kestrel's verdict on the body itself (its message may quote the bad bytes, so it is not
+                // passed on): broken chunked framing (400), a body slower than MinBodyBytesPerSecond or
+                // stalled (408), more than Kestrel's MaxRequestBodySize in one read (413).
+                return Unreadable(http, ex.StatusCode);
+            }
+            catch (Exception ex) when (ex is ConnectionResetException or OperationCanceledException)
+            {
+                // The sender hung up mid-body: no one to answer, and not Switchboard's error.
+                return SenderGone(http);
+            }
+            catch (IOException)
+            {
+                // Kestrel reports some broken framing (a chunk size that overflows) as a plain IOException,
+                // not a BadHttpRequestException; a sender that hung up is a ConnectionResetException, above.
+                return Unreadable(http, StatusCodes.Status400BadRequest);
             }
 
             var body = buffer.AsMemory(0, length);
@@ -121,17 +145,13 @@ public sealed partial class EventReceiver(
                 : JsonEventBodyParser.Parse(body.Span, _formLimits);
             if (!parsed.Success)
             {
-                metrics.EventReceived("bad_request", null);
-                LogRefused(logger, StatusCodes.Status400BadRequest, parsed.Detail, Remote(http));
-                return Problem(StatusCodes.Status400BadRequest, "Malformed event body", parsed.Detail);
+                return Refused(http, StatusCodes.Status400BadRequest, "bad_request", "Malformed event body", parsed.Detail, parsed.Error.ToString());
             }
 
             var typed = Bitrix24EventReader.Read(parsed.Root);
             if (!typed.Success)
             {
-                metrics.EventReceived("bad_request", null);
-                LogRefused(logger, StatusCodes.Status400BadRequest, typed.Error, Remote(http));
-                return Problem(StatusCodes.Status400BadRequest, "Not a Bitrix24 event", typed.Error);
+                return Refused(http, StatusCodes.Status400BadRequest, "bad_request", "Not a Bitrix24 event", typed.Error);
             }
 
             var ev = typed.Event;
@@ -144,12 +164,12 @@ public sealed partial class EventReceiver(
             {
                 // The portal could not be read (PostgreSQL unreachable, say): the same answer as a
                 // store that cannot commit, never a 500, and nothing was stored.
-                return Unavailable(ev, ex.Message);
+                return Unavailable(http, ev, ex.Message);
             }
 
             if (!verdict.Accepted)
             {
-                return Rejected(ev, verdict.Rejection!.Value, verdict.Reason!, Remote(http));
+                return Rejected(http, ev, verdict.Rejection!.Value, verdict.Reason!);
             }
 
             if (ev.Problems.Count > 0)
@@ -166,7 +186,7 @@ public sealed partial class EventReceiver(
             }
             catch (JournalUnavailableException ex)
             {
-                return Unavailable(ev, ex.InnerException?.Message ?? ex.Message);
+                return Unavailable(http, ev, ex.InnerException?.Message ?? ex.Message);
             }
 
             if (verdict.Change is { } change)
@@ -188,8 +208,8 @@ public sealed partial class EventReceiver(
                     // The portal changed between the check and the commit (e.g. uninstalled meanwhile), or
                     // an uninstall for an uninstalled portal that is not a copy of the one it committed.
                     return verdict.Guard!.Kind == PortalGuardKind.DuplicateOnly
-                        ? Rejected(ev, Rejection.Uninstalled, "The portal has uninstalled Switchboard.", Remote(http))
-                        : Rejected(ev, Rejection.UnknownPortal, "No installed portal has this auth[member_id] and auth[application_token].", Remote(http));
+                        ? Rejected(http, ev, Rejection.Uninstalled, "The portal has uninstalled Switchboard.")
+                        : Rejected(http, ev, Rejection.UnknownPortal, "No installed portal has this auth[member_id] and auth[application_token].");
             }
         }
         finally
@@ -253,25 +273,78 @@ public sealed partial class EventReceiver(
         }
     }
 
-    private IResult Unavailable(Bitrix24Event ev, string error)
+    private IResult Unavailable(HttpContext http, Bitrix24Event ev, string error)
     {
         metrics.EventReceived("unavailable", ev.Name);
-        LogUnavailable(logger, ev.Name, ev.Auth.MemberId, error);
+        // While the disk is full every event fails the same way: the first in each interval is logged
+        // as an error with its reason, the rest are counted into the interval's summary.
+        if (refusals.ShouldLog("503 journal unavailable", severe: true, (ev.Name, Remote(http)), static s => $"503 {s.Name} from {s.Item2}"))
+        {
+            LogUnavailable(logger, ev.Name, ev.Auth.MemberId, error);
+        }
+
         return Problem(StatusCodes.Status503ServiceUnavailable, "Journal unavailable",
             "The event could not be stored, so it was not accepted. Switchboard's store is not reachable or not writable right now; see /readyz.");
     }
 
     private static string Remote(HttpContext http) => http.Connection.RemoteIpAddress?.ToString() ?? "unknown";
 
-    private IResult TooLarge(string remote, int max)
+    /// <summary>A refusal before the event is read (type, size, framing, body): counted, logged by <see cref="RefusalLog"/>, answered with problem details.</summary>
+    private IResult Refused(HttpContext http, int status, string outcome, string title, string detail, string? kind = null)
     {
-        metrics.EventReceived("too_large", null);
-        var detail = $"The body is larger than {max} bytes (Switchboard:Receiving:MaxBodyBytes).";
-        LogRefused(logger, StatusCodes.Status413PayloadTooLarge, detail, remote);
-        return Problem(StatusCodes.Status413PayloadTooLarge, "Event body too large", detail);
+        metrics.EventReceived(outcome, null);
+        var key = kind is null ? $"{status} {title}" : $"{status} {title} ({kind})";
+        if (refusals.ShouldLog(key, severe: false, (status, detail, Remote(http)), static s => $"{s.status} {s.detail} from {s.Item3}"))
+        {
+            LogRefused(logger, status, detail, Remote(http));
+        }
+
+        return Problem(status, title, detail);
     }
 
-    private IResult Rejected(Bitrix24Event ev, Rejection rejection, string reason, string remote)
+    private IResult TooLarge(HttpContext http, int max)
+    {
+        // The rest of the body is never read, so the connection cannot carry another request: say so
+        // rather than let the sender find a closed socket after its answer.
+        http.Response.Headers.Connection = "close";
+        return Refused(http, StatusCodes.Status413PayloadTooLarge, "too_large", "Event body too large",
+            $"The body is larger than {max} bytes (Switchboard:Receiving:MaxBodyBytes).");
+    }
+
+    private IResult Unreadable(HttpContext http, int kestrelStatus)
+    {
+        // Kestrel closes a connection whose body could not be read; the answer says so too.
+        http.Response.Headers.Connection = "close";
+        return kestrelStatus switch
+        {
+            StatusCodes.Status413PayloadTooLarge => TooLarge(http, _limits.MaxBodyBytes),
+            StatusCodes.Status408RequestTimeout => Refused(http, StatusCodes.Status408RequestTimeout, "timeout", "Event body too slow",
+                $"The body stopped or arrived slower than {_limits.MinBodyBytesPerSecond.ToString(System.Globalization.CultureInfo.InvariantCulture)} bytes per second after {_limits.BodyGracePeriod.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)} s (Switchboard:Receiving:MinBodyBytesPerSecond, BodyGracePeriod)."),
+            _ => Refused(http, StatusCodes.Status400BadRequest, "bad_request", "Malformed request body",
+                "The request body's framing is broken (chunked encoding: a chunk size that is not hex or too large, a missing CRLF, a bad trailer; or a body shorter than its Content-Length)."),
+        };
+    }
+
+    private GoneResult SenderGone(HttpContext http)
+    {
+        metrics.EventReceived("aborted", null);
+        LogSenderGone(logger, http.Connection.RemoteIpAddress);
+        return GoneResult.Instance;
+    }
+
+    /// <summary>No answer: the connection is ended, as there is no one left to read it.</summary>
+    private sealed class GoneResult : IResult
+    {
+        public static GoneResult Instance { get; } = new();
+
+        public Task ExecuteAsync(HttpContext httpContext)
+        {
+            httpContext.Abort();
+            return Task.CompletedTask;
+        }
+    }
+
+    private IResult Rejected(HttpContext http, Bitrix24Event ev, Rejection rejection, string reason)
     {
         var (status, title, outcome) = rejection switch
         {
@@ -283,9 +356,16 @@ public sealed partial class EventReceiver(
             _ => (StatusCodes.Status401Unauthorized, "Event not verified", "unauthorized"),
         };
         metrics.EventReceived(outcome, ev.Name);
-        LogRejected(logger, ev.Name, EventVerifier.IsMemberId(ev.Auth.MemberId) ? ev.Auth.MemberId : "(invalid)", rejection, reason, remote);
+        var memberId = EventVerifier.IsMemberId(ev.Auth.MemberId) ? ev.Auth.MemberId : "(invalid)";
+        if (refusals.ShouldLog(RejectionKinds[(int)rejection], severe: false, (status, rejection, memberId, Remote(http)), static s => $"{s.status} {s.rejection} claiming portal {s.memberId} from {s.Item4}"))
+        {
+            LogRejected(logger, ev.Name, memberId, rejection, reason, Remote(http));
+        }
+
         return Problem(status, title, reason);
     }
+
+    private static readonly string[] RejectionKinds = [.. Enum.GetValues<Rejection>().Select(r => $"rejected {r}")];
 
     private static IResult Problem(int status, string title, string? detail) =>
         Results.Problem(title: title, detail: detail, statusCode: status);
@@ -304,6 +384,9 @@ public sealed partial class EventReceiver(
 
     [LoggerMessage(EventId = 1005, Level = LogLevel.Error, Message = "Could not journal {EventName} from {MemberId}, answered 503: {Error}")]
     private static partial void LogUnavailable(ILogger logger, string eventName, string? memberId, string error);
+
+    [LoggerMessage(EventId = 1009, Level = LogLevel.Debug, Message = "A sender at {RemoteIp} hung up before its body was read")]
+    private static partial void LogSenderGone(ILogger logger, System.Net.IPAddress? remoteIp);
 
     [LoggerMessage(EventId = 1006, Level = LogLevel.Warning, Message = "{EventName} from {MemberId} kept with fields that did not parse: {Problems}")]
     private static partial void LogFieldProblems(ILogger logger, string eventName, string? memberId, string problems);

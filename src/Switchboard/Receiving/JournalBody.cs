@@ -17,8 +17,6 @@ public static class JournalBody
     /// <summary>The media type of a form-encoded body; any other accepted body is JSON.</summary>
     public const string FormType = "application/x-www-form-urlencoded";
 
-    private static readonly string[] SecretAuthFields = ["access_token", "refresh_token", "application_token"];
-
     /// <summary>
     /// The journal row of a verified event, received at <paramref name="receivedAt"/>: its body without
     /// the tokens, its dedup key, and the verdict's guard and portal change.
@@ -35,7 +33,7 @@ public static class JournalBody
             ev.HandlerId,
             ev.SentAt,
             mediaType,
-            mediaType == FormType ? RedactForm(body) : RedactJson(body),
+            mediaType == FormType ? RedactForm(body, root["auth"]) : RedactJson(body),
             DedupKey(ev, root),
             verdict.Guard!,
             verdict.Change,
@@ -67,13 +65,19 @@ public static class JournalBody
     }
 
     /// <summary>
-    /// The form body as it arrived, pair for pair, without the three token fields: the journal
-    /// keeps Bitrix24's exact bytes (useful when its format changes) but no secret. The parser has
-    /// already accepted the body, so every key decodes.
+    /// The form body as it arrived, pair for pair, without its secrets: the journal keeps Bitrix24's
+    /// exact bytes (useful when its format changes) but no token. Removed: every field under
+    /// <c>auth</c> (in any case) but the plain ones the journal's readers need (<see cref="KeptAuthFields"/>),
+    /// so a token under a misspelled name (<c>auth[refresh_tokn]</c>) goes too; a field whose value has
+    /// an auth field glued onto it (a lost '&amp;': <c>auth[domain]=x.bitrix24.comauth[refresh_token]=…</c>);
+    /// and any field whose value equals one of the event's secrets (the values of the removed auth
+    /// fields, the application token among them: the portal's own, once verified).
     /// </summary>
+    /// <param name="body">The body, already accepted by the parser, so every key decodes.</param>
+    /// <param name="auth">The parsed <c>auth</c> group, whose removed fields' values are the secrets; null: none.</param>
     /// <returns>The stored body, UTF-8: written straight into the array it is kept in (the redacted body
     /// is never longer than the body), not copied out of a scratch buffer.</returns>
-    public static ReadOnlyMemory<byte> RedactForm(ReadOnlySpan<byte> body)
+    public static ReadOnlyMemory<byte> RedactForm(ReadOnlySpan<byte> body, FormNode? auth = null)
     {
         var output = new byte[body.Length];
         var length = 0;
@@ -83,7 +87,7 @@ public static class JournalBody
             var amp = rest.IndexOf((byte)'&');
             var pair = amp < 0 ? rest : rest[..amp];
             rest = amp < 0 ? default : rest[(amp + 1)..];
-            if (pair.IsEmpty || IsSecret(pair))
+            if (pair.IsEmpty || IsSecret(pair, auth))
             {
                 continue;
             }
@@ -100,29 +104,48 @@ public static class JournalBody
         return output.AsMemory(0, length);
     }
 
-    private static bool IsSecret(ReadOnlySpan<byte> pair)
+    /// <summary>The fields of <c>auth</c> the journal keeps: who sent the event, never a credential.</summary>
+    public static IReadOnlyList<string> KeptAuthFields => KeptAuth;
+
+    // An array, looped by index: enumerating an IReadOnlyList allocates an enumerator, and this runs
+    // for every auth field and every long value of every event.
+    private static readonly string[] KeptAuth =
+        ["member_id", "domain", "client_endpoint", "server_endpoint", "scope", "status", "expires", "expires_in", "user_id"];
+
+    // Shorter values are not compared with the secrets: every Bitrix24 token is 32 characters or more,
+    // and a misspelled auth field holding "1" must not take every "1" in the body with it.
+    private const int MinSecretLength = 8;
+
+    private static bool IsSecret(ReadOnlySpan<byte> pair, FormNode? auth)
     {
         var eq = pair.IndexOf((byte)'=');
         var rawKey = eq < 0 ? pair : pair[..eq];
-        // Only keys that can decode to "auth[…]" need decoding: they start with "auth" (letters are
+        var rawValue = eq < 0 ? default : pair[(eq + 1)..];
+
+        // Only keys that can decode to "auth…" need decoding: they start with "a" or "A" (letters are
         // never percent-encoded by http_build_query, but a hand-made body might, so decode then).
-        if (rawKey.Length < 6 || (rawKey[0] | 0x20) is not ('a' or '%'))
+        if (rawKey.Length >= 4 && (rawKey[0] | 0x20) is 'a' or '%')
         {
-            return false;
+            Span<byte> decoded = stackalloc byte[64];
+            var key = DecodePrefix(rawKey, decoded);
+            if (key.Length >= 4 && Ascii.EqualsIgnoreCase(key[..4], "auth"u8) && (key.Length == 4 || key[4] == (byte)'['))
+            {
+                return !IsKeptAuthField(key) || GluesAuthField(rawValue) || EqualsASecret(rawValue, auth);
+            }
         }
 
-        Span<byte> decoded = stackalloc byte[64];
-        if (rawKey.Length > decoded.Length * 3)
-        {
-            return false;
-        }
+        return GluesAuthField(rawValue) || EqualsASecret(rawValue, auth);
+    }
 
+    // Decodes at most decoded.Length bytes of a key: enough to tell an auth field and name a kept one.
+    private static ReadOnlySpan<byte> DecodePrefix(ReadOnlySpan<byte> raw, Span<byte> decoded)
+    {
         var n = 0;
-        for (var i = 0; i < rawKey.Length && n < decoded.Length; i++)
+        for (var i = 0; i < raw.Length && n < decoded.Length; i++)
         {
-            var b = rawKey[i];
-            if (b == (byte)'%' && i + 2 < rawKey.Length
-                && byte.TryParse(rawKey.Slice(i + 1, 2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var h))
+            var b = raw[i];
+            if (b == (byte)'%' && i + 2 < raw.Length
+                && byte.TryParse(raw.Slice(i + 1, 2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var h))
             {
                 decoded[n++] = h;
                 i += 2;
@@ -133,19 +156,138 @@ public static class JournalBody
             }
         }
 
-        var key = decoded[..n];
-        return key.SequenceEqual("auth[access_token]"u8) || key.SequenceEqual("auth[refresh_token]"u8) || key.SequenceEqual("auth[application_token]"u8);
+        return decoded[..n];
     }
 
-    /// <summary>The JSON body re-serialised without the token fields of its auth object, UTF-8.</summary>
+    private static bool IsKeptAuthField(ReadOnlySpan<byte> key)
+    {
+        if (key.Length < 7 || !key.StartsWith("auth["u8) || key[^1] != (byte)']')
+        {
+            return false;
+        }
+
+        var name = key[5..^1];
+        foreach (var kept in KeptAuth)
+        {
+            if (Ascii.Equals(name, kept))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    // http_build_query escapes every '=' in a value (%3D): a raw one means two pairs lost the '&' between
+    // them, and when the second is an auth field its token is inside this value.
+    private static bool GluesAuthField(ReadOnlySpan<byte> rawValue) =>
+        rawValue.Contains((byte)'=') && (IndexOfIgnoreCase(rawValue, "auth["u8) >= 0 || IndexOfIgnoreCase(rawValue, "auth%5b"u8) >= 0);
+
+    private static int IndexOfIgnoreCase(ReadOnlySpan<byte> text, ReadOnlySpan<byte> lowerAscii)
+    {
+        for (var i = 0; i + lowerAscii.Length <= text.Length; i++)
+        {
+            if (Ascii.EqualsIgnoreCase(text.Slice(i, lowerAscii.Length), lowerAscii))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    private static bool EqualsASecret(ReadOnlySpan<byte> rawValue, FormNode? auth)
+    {
+        if (auth is null || auth.IsValue || rawValue.Length < MinSecretLength)
+        {
+            return false;
+        }
+
+        // A percent-encoded value is never shorter than its text, so most values are ruled out by length.
+        var buffer = rawValue.IndexOfAny((byte)'%', (byte)'+') < 0 ? null : ArrayPool<byte>.Shared.Rent(rawValue.Length);
+        try
+        {
+            var value = buffer is null ? rawValue : DecodePrefix(rawValue, buffer);
+            var children = auth.Children;
+            for (var i = 0; i < children.Count; i++)
+            {
+                var (name, node) = children[i];
+                if (node.IsValue && node.Value.Length >= MinSecretLength && Utf8Equals(value, node.Value) && !IsKeptAuthName(name))
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+        finally
+        {
+            if (buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+    }
+
+    private static bool IsKeptAuthName(string name)
+    {
+        foreach (var kept in KeptAuth)
+        {
+            if (string.Equals(name, kept, StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static bool Utf8Equals(ReadOnlySpan<byte> utf8, string text)
+    {
+        if (Ascii.IsValid(text))
+        {
+            return utf8.Length == text.Length && Ascii.Equals(utf8, text);
+        }
+
+        return Encoding.UTF8.GetByteCount(text) == utf8.Length && Encoding.UTF8.GetString(utf8) == text;
+    }
+
+    /// <summary>
+    /// The JSON body re-serialised without its secrets, UTF-8: the same rule as <see cref="RedactForm"/>
+    /// (only <see cref="KeptAuthFields"/> stay under <c>auth</c>, a property named <c>auth</c> in another
+    /// case goes whole, and a string anywhere that equals a removed auth value goes too).
+    /// </summary>
     public static ReadOnlyMemory<byte> RedactJson(ReadOnlySpan<byte> body)
     {
         var node = JsonNode.Parse(body.ToArray())!;
-        if (node["auth"] is JsonObject auth)
+        List<string>? secrets = null;
+        if (node is JsonObject root)
         {
-            foreach (var field in SecretAuthFields)
+            List<string>? drop = null;
+            foreach (var (name, value) in root)
             {
-                auth.Remove(field);
+                if (name.Equals("auth", StringComparison.OrdinalIgnoreCase))
+                {
+                    if (name == "auth" && value is JsonObject auth)
+                    {
+                        RedactAuth(auth, ref secrets);
+                    }
+                    else
+                    {
+                        CollectStrings(value, ref secrets);
+                        (drop ??= []).Add(name);
+                    }
+                }
+            }
+
+            foreach (var name in drop ?? [])
+            {
+                root.Remove(name);
+            }
+
+            if (secrets is not null)
+            {
+                RemoveSecrets(root, secrets);
             }
         }
 
@@ -156,6 +298,86 @@ public static class JournalBody
         }
 
         return output.WrittenMemory;
+    }
+
+    private static void RedactAuth(JsonObject auth, ref List<string>? secrets)
+    {
+        List<string>? drop = null;
+        foreach (var (name, value) in auth)
+        {
+            if (!IsKeptAuthName(name) || value is JsonObject or JsonArray)
+            {
+                CollectStrings(value, ref secrets);
+                (drop ??= []).Add(name);
+            }
+        }
+
+        foreach (var name in drop ?? [])
+        {
+            auth.Remove(name);
+        }
+    }
+
+    private static void CollectStrings(JsonNode? node, ref List<string>? secrets)
+    {
+        switch (node)
+        {
+            case JsonValue v when v.TryGetValue<string>(out var text) && text.Length >= MinSecretLength:
+                (secrets ??= []).Add(text);
+                break;
+            case JsonObject o:
+                foreach (var (_, child) in o)
+                {
+                    CollectStrings(child, ref secrets);
+                }
+
+                break;
+            case JsonArray a:
+                foreach (var child in a)
+                {
+                    CollectStrings(child, ref secrets);
+                }
+
+                break;
+        }
+    }
+
+    private static void RemoveSecrets(JsonNode? node, List<string> secrets)
+    {
+        if (node is JsonObject o)
+        {
+            List<string>? drop = null;
+            foreach (var (name, child) in o)
+            {
+                if (child is JsonValue v && v.TryGetValue<string>(out var text) && secrets.Contains(text))
+                {
+                    (drop ??= []).Add(name);
+                }
+                else
+                {
+                    RemoveSecrets(child, secrets);
+                }
+            }
+
+            foreach (var name in drop ?? [])
+            {
+                o.Remove(name);
+            }
+        }
+        else if (node is JsonArray a)
+        {
+            for (var i = a.Count - 1; i >= 0; i--)
+            {
+                if (a[i] is JsonValue v && v.TryGetValue<string>(out var text) && secrets.Contains(text))
+                {
+                    a.RemoveAt(i);
+                }
+                else
+                {
+                    RemoveSecrets(a[i], secrets);
+                }
+            }
+        }
     }
 
     // DedupKey's scratch space, one per thread; one grown past 16 KiB by a big body is let go after use.

@@ -23,6 +23,23 @@ public sealed class ReceivingOptions
     /// <summary>Longest value, in bytes.</summary>
     public int MaxValueLength { get; set; } = 32 * 1024;
 
+    /// <summary>
+    /// Kestrel's minimum body data rate, in bytes per second, after <see cref="BodyGracePeriod"/>: a
+    /// body that arrives slower (or stops) is answered 408 and its connection closed, so a sender
+    /// cannot hold a connection and a buffer open by trickling a body. Real events are a few KiB, sent
+    /// at once.
+    /// </summary>
+    public double MinBodyBytesPerSecond { get; set; } = 1024;
+
+    /// <summary>How long a body may take before <see cref="MinBodyBytesPerSecond"/> applies (more than 1 s, Kestrel's heartbeat).</summary>
+    public TimeSpan BodyGracePeriod { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Kestrel's RequestHeadersTimeout: the request line and headers must arrive within this, or the connection is closed.</summary>
+    public TimeSpan HeadersTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Refusals (4xx, 503) are logged as counts per this interval plus a sample; the first of each kind in full.</summary>
+    public TimeSpan RefusalLogInterval { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>The parser's limits.</summary>
     public FormLimits ToLimits() => new() { MaxKeys = MaxKeys, MaxDepth = MaxDepth, MaxKeyLength = MaxKeyLength, MaxValueLength = MaxValueLength };
 }

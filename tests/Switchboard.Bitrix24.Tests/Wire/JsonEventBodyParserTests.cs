@@ -292,7 +292,7 @@ public sealed class JsonEventBodyParserTests
         var result = JsonEventBodyParser.Parse("""{"auth":{"application_token":"s3cr3tT0ken","application_token":"s3cr3tT0ken"}}"""u8);
 
         result.Error.Should().Be(FormError.DuplicateKey);
-        result.Detail.Should().Contain("application_token").And.NotContain("s3cr3tT0ken");
+        result.Detail.Should().Contain("'auth[…]'").And.NotContain("s3cr3tT0ken").And.NotContain("application_token");
     }
 
     private static string Nest(int objects)

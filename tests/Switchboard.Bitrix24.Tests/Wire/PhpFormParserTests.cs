@@ -370,7 +370,20 @@ public sealed class PhpFormParserTests
         var result = PhpFormParser.Parse(body);
 
         result.Error.Should().Be(error);
-        result.Detail.Should().Contain("auth[application_token]").And.NotContain("s3cr3tT0ken");
+        result.Detail.Should().Contain("'auth[…]'").And.NotContain("s3cr3tT0ken").And.NotContain("application_token");
+    }
+
+    [Theory]
+    [InlineData("event=X&auth%5Bapplication_token%5DM51610fefc120afg4b628cc82d6298cce", "'auth[…]'")]
+    [InlineData("event=X&AUTH%5Brefresh_token%5D51610fefc120afg4b628cc82d6298cce", "'auth[…]'")]
+    [InlineData("event=X&data%5BCALL_ID%5D51610fefc120afg4b628cc82d6298cce", "'data[CALL_ID]…'")]
+    [InlineData("event=X&data%5B51610fefc120afg4b628cc82d6298cce51610fefc120afg4b628cc82d6298cce", "'data[51610fefc120afg4b628cc82d62…'")]
+    public void A_name_with_a_value_glued_on_is_named_by_its_well_formed_part_never_the_value(string body, string label)
+    {
+        var result = PhpFormParser.Parse(body);
+
+        result.Error.Should().Be(FormError.MalformedKey);
+        result.Detail.Should().Contain(label).And.NotContain("51610fefc120afg4b628cc82d6298cce").And.NotContain("application_token");
     }
 
     [Fact]

@@ -98,4 +98,88 @@ public sealed class JournalBodyTests
         var perKey = (GC.GetAllocatedBytesForCurrentThread() - before) / 100;
         perKey.Should().BeLessThan(700, "the canonical form's buffer is the thread's, not the key's");
     }
+
+    private static string RedactedForm(string body)
+    {
+        var parsed = PhpFormParser.Parse(body);
+        parsed.Success.Should().BeTrue(parsed.Detail);
+        return System.Text.Encoding.UTF8.GetString(JournalBody.RedactForm(System.Text.Encoding.UTF8.GetBytes(body), parsed.Root!["auth"]).Span);
+    }
+
+    [Theory]
+    [InlineData("auth%5Brefresh_tokn%5D")]
+    [InlineData("auth%5BREFRESH_TOKEN%5D")]
+    [InlineData("AUTH%5Brefresh_token%5D")]
+    [InlineData("%61uth%5Brefresh_token2%5D")]
+    [InlineData("auth%5Bextra%5D%5B0%5D")]
+    [InlineData("auth%5B%5D")]
+    public void Every_auth_field_but_the_plain_ones_is_removed_whatever_its_name(string name)
+    {
+        var portal = TestPortal.Create();
+        var secret = "rt" + TestPortal.Hex(12);
+        var body = Bitrix24Events.ExternalCallStart(portal) + $"&{name}={secret}";
+
+        var stored = RedactedForm(body);
+
+        stored.Should().NotContain(secret).And.NotContain(portal.ApplicationToken).And.NotContain(portal.AccessToken).And.NotContain(portal.RefreshToken);
+        stored.Should().Contain("auth%5Bmember_id%5D=" + portal.MemberId).And.Contain("auth%5Bdomain%5D=" + portal.Domain)
+            .And.Contain("auth%5Bclient_endpoint%5D=").And.Contain("auth%5Bscope%5D=").And.Contain("data%5BCALL_ID%5D=");
+    }
+
+    [Fact]
+    public void A_value_equal_to_a_token_is_removed_wherever_it_is_and_a_short_one_is_not()
+    {
+        var portal = TestPortal.Create();
+        var data = Bitrix24Events.ExternalCallStartData();
+        data["COPY"] = portal.ApplicationToken;
+        data["ENCODED"] = portal.AccessToken; // "at…": sent below with its "a" as %61
+        data["ONE"] = "1";
+        var auth = Bitrix24Events.Auth(portal);
+        auth["flag"] = "1";
+        var body = Bitrix24Events.Body("ONEXTERNALCALLSTART", data, auth)
+            .Replace("data%5BENCODED%5D=" + portal.AccessToken, "data%5BENCODED%5D=%61" + portal.AccessToken[1..], StringComparison.Ordinal);
+
+        var stored = RedactedForm(body);
+
+        stored.Should().NotContain(portal.ApplicationToken).And.NotContain(portal.AccessToken[1..]).And.NotContain("COPY").And.NotContain("ENCODED");
+        stored.Should().Contain("data%5BONE%5D=1", "values shorter than any token are not compared").And.NotContain("flag");
+    }
+
+    [Fact]
+    public void A_value_with_an_auth_field_glued_on_is_removed()
+    {
+        var portal = TestPortal.Create();
+        var secret = "rt" + TestPortal.Hex(12);
+        var body = Bitrix24Events.ExternalCallStart(portal)
+            .Replace("auth%5Bdomain%5D=" + portal.Domain, $"auth%5Bdomain%5D={portal.Domain}auth%5Brefresh_token%5D={secret}", StringComparison.Ordinal)
+            + $"&data%5BNOTE%5D=hello+auth[access_token]={secret}x";
+
+        var stored = RedactedForm(body);
+
+        stored.Should().NotContain(secret).And.NotContain("NOTE").And.NotContain("auth%5Bdomain%5D");
+        stored.Should().Contain("auth%5Bmember_id%5D=" + portal.MemberId);
+    }
+
+    [Fact]
+    public void A_JSON_body_keeps_only_the_plain_auth_fields_and_no_copy_of_a_token()
+    {
+        var portal = TestPortal.Create();
+        var secret = "rt" + TestPortal.Hex(12);
+        var auth = Bitrix24Events.Auth(portal);
+        auth["refresh_tokn"] = secret;
+        auth["member_id"] = portal.MemberId;
+        var json = System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, object?>
+        {
+            ["event"] = "ONVOXIMPLANTCALLSTART",
+            ["data"] = new Dictionary<string, object?> { ["CALL_ID"] = "c1", ["LIST"] = new[] { portal.ApplicationToken, "kept" }, ["COPY"] = secret },
+            ["auth"] = auth,
+            ["Auth"] = new Dictionary<string, object?> { ["access_token"] = "x" + secret },
+        });
+
+        var stored = System.Text.Encoding.UTF8.GetString(JournalBody.RedactJson(System.Text.Encoding.UTF8.GetBytes(json)).Span);
+
+        stored.Should().NotContain(secret).And.NotContain(portal.ApplicationToken).And.NotContain(portal.AccessToken).And.NotContain(portal.RefreshToken)
+            .And.NotContain("\"Auth\"").And.NotContain("COPY");
+        stored.Should().Contain(portal.MemberId).And.Contain(portal.Domain).And.Contain("\"kept\"").And.Contain("\"c1\"");
+    }
 }
