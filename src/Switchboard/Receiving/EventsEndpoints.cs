@@ -138,7 +138,7 @@ public sealed partial class EventReceiver(
             Verdict verdict;
             try
             {
-                verdict = await verifier.VerifyAsync(ev, http.RequestAborted).ConfigureAwait(false);
+                verdict = await verifier.VerifyAsync(ev, Remote(http), http.RequestAborted).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is System.Data.Common.DbException or TimeoutException or IOException or System.Net.Sockets.SocketException)
             {
@@ -188,7 +188,7 @@ public sealed partial class EventReceiver(
                     // The portal changed between the check and the commit (e.g. uninstalled meanwhile), or
                     // an uninstall for an uninstalled portal that is not a copy of the one it committed.
                     return verdict.Guard!.Kind == PortalGuardKind.DuplicateOnly
-                        ? Rejected(ev, Rejection.Uninstalled, "The portal has uninstalled Switchboard.", Remote(http))
+                        ? Rejected(ev, verdict.UnlessDuplicate?.Rejection ?? Rejection.Uninstalled, verdict.UnlessDuplicate?.Reason ?? "The portal has uninstalled Switchboard.", Remote(http))
                         : Rejected(ev, Rejection.UnknownPortal, "No installed portal has this auth[member_id] and auth[application_token].", Remote(http));
             }
         }
@@ -276,6 +276,7 @@ public sealed partial class EventReceiver(
         var (status, title, outcome) = rejection switch
         {
             Rejection.InstallRefused => (StatusCodes.Status403Forbidden, "Install refused", "forbidden"),
+            Rejection.TooManyPending => (StatusCodes.Status429TooManyRequests, "Too many pending verifications", "too_many_requests"),
 
             // Not the sender's fault and not a verdict on it: the portal could not be asked. Nothing is
             // stored and the portal's current token stays in force.

@@ -18,6 +18,8 @@ public sealed partial class PortalSetupHandler(
     TelephonyClient telephony,
     IJournalStore store,
     PortalDirectory portals,
+    Bitrix24.OAuth.OAuthServerClient oauth,
+    InstallPolicy policy,
     IOptions<Bitrix24RestOptions> restOptions,
     IOptionsMonitor<PortalSetupOptions> options,
     TimeProvider time,
@@ -114,6 +116,18 @@ public sealed partial class PortalSetupHandler(
             return new CommandOutcome.Defer(text, TimeSpan.FromMinutes(1));
         }
 
+        if (portal.InstallRefused?.StartsWith(EventVerifier.PendingPrefix, StringComparison.Ordinal) == true)
+        {
+            var pending = await ProvePendingAsync(memberId, cancellationToken).ConfigureAwait(false);
+            if (pending is not null)
+            {
+                await RecordNotRunAsync(memberId, Steps.Verify, cancellationToken).ConfigureAwait(false);
+                return pending;
+            }
+
+            portal = await store.FindPortalAsync(memberId, cancellationToken).ConfigureAwait(false) ?? portal;
+        }
+
         var verified = await VerifyAsync(memberId, portal, cancellationToken).ConfigureAwait(false);
         if (verified is not null)
         {
@@ -192,6 +206,62 @@ public sealed partial class PortalSetupHandler(
         await RecordAsync(memberId, Steps.Verify, SetupStatus.Ok,
             $"app.info: installed, status {v.Status?.Code ?? "?"}, version {v.Version ?? "?"}.", cancellationToken).ConfigureAwait(false);
         return null;
+    }
+
+    /// <summary>
+    /// An install kept pending because it could not be proven when it arrived (no client credentials,
+    /// or the OAuth server did not answer): its stored refresh token is exchanged at the OAuth server
+    /// now (REFERENCE.md §3.3), and the portal takes the endpoint and the pair the server names. Null
+    /// when proven; otherwise the outcome to return.
+    /// </summary>
+    private async Task<CommandOutcome?> ProvePendingAsync(string memberId, CancellationToken cancellationToken)
+    {
+        var tokens = await store.GetPortalTokensAsync(memberId, cancellationToken).ConfigureAwait(false);
+        string? refusal = null;
+        if (tokens?.RefreshToken is not { Length: > 0 } refreshToken)
+        {
+            refusal = "The pending install has no refresh token to prove it with.";
+        }
+        else
+        {
+            var result = await oauth.ExchangeAsync(refreshToken, restOptions.Value.AttemptTimeout).ConfigureAwait(false);
+            if (!result.IsSuccess)
+            {
+                if (result.Error.Kind != RestErrorKind.InvalidGrant)
+                {
+                    var text = $"The OAuth server could not prove the pending install: {result.Error}";
+                    await RecordAsync(memberId, Steps.Verify, SetupStatus.Failed, text, cancellationToken).ConfigureAwait(false);
+                    return CommandOutcome.Retry.Until(text, result.Error.RetryAt, time.GetUtcNow());
+                }
+
+                refusal = $"The OAuth server refused the pending install's refresh token: {result.Error}";
+            }
+            else if (!string.Equals(result.Value.MemberId, memberId, StringComparison.OrdinalIgnoreCase))
+            {
+                refusal = "The OAuth server issued the pending install's refresh token for another portal (member_id differs).";
+            }
+            else if (policy.CheckEndpoint(result.Value.ClientEndpoint, out var domain) is { } endpointRefusal)
+            {
+                refusal = endpointRefusal;
+            }
+            else
+            {
+                // The pair is stored first: the exchanged refresh token is spent.
+                var grant = result.Value;
+                await store.SavePortalTokensAsync(memberId, grant.Tokens.AccessToken, grant.Tokens.RefreshToken, grant.Tokens.ExpiresAt, CancellationToken.None).ConfigureAwait(false);
+                await store.SetPortalEndpointAsync(memberId, grant.ClientEndpoint!, domain, cancellationToken).ConfigureAwait(false);
+                await store.SetInstallRefusedAsync(memberId, null, cancellationToken).ConfigureAwait(false);
+                portals.Invalidate(memberId);
+                LogProven(logger, memberId);
+                return null;
+            }
+        }
+
+        await store.SetInstallRefusedAsync(memberId, refusal, cancellationToken).ConfigureAwait(false);
+        portals.Invalidate(memberId);
+        await RecordAsync(memberId, Steps.Verify, SetupStatus.Failed, refusal + " Events of this portal are refused until an install is verified.", cancellationToken).ConfigureAwait(false);
+        LogRefused(logger, memberId, refusal);
+        return new CommandOutcome.Fail(refusal);
     }
 
     /// <summary>
@@ -387,6 +457,9 @@ public sealed partial class PortalSetupHandler(
 
     [LoggerMessage(EventId = 3102, Level = LogLevel.Warning, Message = "Portal {MemberId} setup step {Step} failed: {Detail}")]
     private static partial void LogFailed(ILogger logger, string memberId, string step, string detail);
+
+    [LoggerMessage(EventId = 3104, Level = LogLevel.Information, Message = "Portal {MemberId}'s pending install was proven at the OAuth server")]
+    private static partial void LogProven(ILogger logger, string memberId);
 
     [LoggerMessage(EventId = 3103, Level = LogLevel.Warning, Message = "Portal {MemberId} refused the install's tokens; its events are refused until an install is verified: {Reason}")]
     private static partial void LogRefused(ILogger logger, string memberId, string reason);
