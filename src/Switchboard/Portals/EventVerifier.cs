@@ -246,7 +246,7 @@ public sealed class EventVerifier(
     }
 
     private static Verdict TooMany() =>
-        Verdict.Reject(Rejection.TooManyPending, "Too many installs or token changes are being verified for this sender; try again later.");
+        Verdict.Reject(Rejection.TooManyPending, "Too many installs or token changes are being verified (from this sender, or from everyone); nothing was stored. Try again later.");
 
     private PortalInstall InstallFromEvent(AppInstallEvent install, string memberId, string hash)
     {

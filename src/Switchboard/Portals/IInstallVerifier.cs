@@ -78,7 +78,7 @@ public sealed partial class OAuthInstallVerifier(
 
         var refreshKey = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(auth.RefreshToken)));
         var refusalKey = memberId + ":" + tokenHash;
-        if (Remembered(refreshKey, refusalKey) is { } known)
+        if (Remembered(memberId, refreshKey, refusalKey) is { } known)
         {
             return known;
         }
@@ -93,7 +93,7 @@ public sealed partial class OAuthInstallVerifier(
 
         try
         {
-            var proof = await CheckAsync(memberId, auth.RefreshToken, refreshKey, refusalKey, cancellationToken).ConfigureAwait(false);
+            var proof = await CheckAsync(memberId, auth.RefreshToken, refreshKey, refusalKey).ConfigureAwait(false);
             mine.SetResult(proof);
             return proof;
         }
@@ -108,19 +108,25 @@ public sealed partial class OAuthInstallVerifier(
         }
     }
 
-    private async Task<InstallProof> CheckAsync(string memberId, string refreshToken, string refreshKey, string refusalKey, CancellationToken cancellationToken)
+    // Not the caller's token: other requests may be waiting on this check, which must not fail
+    // because the first caller hung up. Both waits are bounded by VerifyTimeout instead.
+    private async Task<InstallProof> CheckAsync(string memberId, string refreshToken, string refreshKey, string refusalKey)
     {
+        var o = options.CurrentValue;
         var gate = _gates[(uint)StringComparer.Ordinal.GetHashCode(memberId) % (uint)_gates.Length];
-        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        if (!await gate.WaitAsync(o.VerifyTimeout).ConfigureAwait(false))
+        {
+            return new InstallProof(ProofOutcome.Unverifiable, null, "Other checks of this portal at the OAuth server did not finish in time.");
+        }
+
         try
         {
             // The check before this one may have been the same token's.
-            if (Remembered(refreshKey, refusalKey) is { } known)
+            if (Remembered(memberId, refreshKey, refusalKey) is { } known)
             {
                 return known;
             }
 
-            var o = options.CurrentValue;
             var result = await oauth.ExchangeAsync(refreshToken, o.VerifyTimeout).ConfigureAwait(false);
             var proof = Judge(memberId, result);
             var now = time.GetUtcNow();
@@ -173,10 +179,13 @@ public sealed partial class OAuthInstallVerifier(
         };
     }
 
-    private InstallProof? Remembered(string refreshKey, string refusalKey)
+    private InstallProof? Remembered(string memberId, string refreshKey, string refusalKey)
     {
         var now = time.GetUtcNow();
-        if (_proven.TryGetValue(refreshKey, out var proven) && proven.Until > now)
+
+        // Only for the portal it was proven for: the same refresh token under another member_id proves nothing.
+        if (_proven.TryGetValue(refreshKey, out var proven) && proven.Until > now
+            && string.Equals(proven.Proof.Grant?.MemberId, memberId, StringComparison.OrdinalIgnoreCase))
         {
             return proven.Proof;
         }

@@ -139,6 +139,37 @@ public sealed class HostileInstallTests
         list.Json().EnumerateArray().Single().GetProperty("verification").GetString().Should().Be("pending");
     }
 
+    [Fact]
+    public async Task A_pending_install_is_proven_by_the_install_flow_once_the_credentials_are_set()
+    {
+        using var data = new TempDirectory();
+        await using var emulator = new PortalEmulator(new EmulatorOptions { Url = "http://127.0.0.1:0" });
+        await emulator.StartAsync();
+        var port = ServerProcess.FreePort();
+        var settings = PortalLab.Settings(emulator);
+        settings["urls"] = $"http://127.0.0.1:{port}";
+        settings["Switchboard:PublicUrl"] = $"http://127.0.0.1:{port}/";
+        var withoutCredentials = new Dictionary<string, string?>(settings)
+        {
+            ["Switchboard:Bitrix24:ClientId"] = null,
+            ["Switchboard:Bitrix24:ClientSecret"] = null,
+            ["Switchboard:Outbox:Enabled"] = "false", // its set-up would only wait for the credentials
+        };
+        await using (var first = await SwitchboardServer.StartAsync(settings: withoutCredentials, dataDirectory: data.Path))
+        {
+            (await emulator.SendInstallAsync(new Uri(first.BaseAddress, "/bitrix24/events"))).Deliveries.Single().Status.Should().Be(200);
+            (await first.Store.FindPortalAsync(emulator.Options.MemberId, default))!.InstallRefused.Should().StartWith(EventVerifier.PendingPrefix);
+        }
+
+        await using var second = await SwitchboardServer.StartAsync(settings: settings, dataDirectory: data.Path);
+        await PortalLab.WaitForSetupAsync(second, 1);
+
+        (await second.Store.FindPortalAsync(emulator.Options.MemberId, default))!.InstallRefused.Should().BeNull("the OAuth server proved it");
+        emulator.State.RefreshCount.Should().Be(1, "the stored refresh token was exchanged once");
+        var click = await emulator.SendClickToCallAsync(new ClickToCall { UserId = 1 });
+        click.Deliveries.Should().ContainSingle().Which.Status.Should().Be(200, "a proven portal's events are accepted");
+    }
+
     private sealed class FixedOptions(InstallOptions value) : IOptionsMonitor<InstallOptions>
     {
         public InstallOptions CurrentValue => value;
