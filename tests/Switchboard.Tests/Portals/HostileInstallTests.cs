@@ -170,6 +170,39 @@ public sealed class HostileInstallTests
         click.Deliveries.Should().ContainSingle().Which.Status.Should().Be(200, "a proven portal's events are accepted");
     }
 
+    [Fact]
+    public async Task A_portal_whose_set_up_hangs_does_not_hold_another_portals_set_up()
+    {
+        // Portal A's REST endpoint accepts connections and never answers: its app.info hangs.
+        var silent = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        silent.Start();
+        try
+        {
+            var hangPort = ((IPEndPoint)silent.LocalEndpoint).Port;
+            await using var lab = await PortalLab.StartAsync(install: false, settings: new Dictionary<string, string?>
+            {
+                ["Switchboard:Setup:MaxRunTime"] = "00:00:02",
+            });
+            var hanging = TestPortal.Unknown($"127.0.0.1:{hangPort}");
+            lab.Emulator.RegisterPortalGrant(hanging.MemberId, new Uri(hanging.ClientEndpoint), hanging.AccessToken, hanging.RefreshToken);
+            (await lab.Server.PostFormAsync(Bitrix24Events.Install(hanging))).StatusCode.Should().Be(HttpStatusCode.OK);
+            var outbox = lab.Server.Services.GetRequiredService<IOutboxStore>();
+            await PortalLab.WaitUntilAsync(async () => (await outbox.ListAsync(null, 100, default))
+                .Any(e => e.MemberId == hanging.MemberId && e.Kind == OutboxKinds.PortalSetup && e.Status == OutboxStatus.Claimed), "the hanging portal's set-up runs");
+
+            (await lab.Emulator.SendInstallAsync(lab.HandlerUrl)).Deliveries.Single().Status.Should().Be(200);
+
+            await PortalLab.WaitUntilAsync(async () => (await outbox.ListAsync(null, 100, default))
+                .Any(e => e.MemberId == lab.MemberId && e.Kind == OutboxKinds.PortalSetup && e.Status == OutboxStatus.Done),
+                "the other portal's set-up is done without waiting for the hanging one", TimeSpan.FromSeconds(15));
+            (await outbox.ListAsync(null, 100, default)).Single(e => e.MemberId == hanging.MemberId).Status.Should().NotBe(OutboxStatus.Done);
+        }
+        finally
+        {
+            silent.Stop();
+        }
+    }
+
     private sealed class FixedOptions(InstallOptions value) : IOptionsMonitor<InstallOptions>
     {
         public InstallOptions CurrentValue => value;

@@ -85,7 +85,7 @@ public sealed partial class PortalSetupHandler(
         {
             // Several installs or updates of one portal waiting together need one run: each run does
             // everything again on the portal's current tokens.
-            var outcome = await RunAsync(memberId, cancellationToken).ConfigureAwait(false);
+            var outcome = await RunBoundedAsync(memberId, cancellationToken).ConfigureAwait(false);
             foreach (var entry in valid)
             {
                 outcomes[entry.Id] = outcome;
@@ -93,6 +93,32 @@ public sealed partial class PortalSetupHandler(
         }
 
         return outcomes;
+    }
+
+    // One portal's set-up never holds the others' for long: see PortalSetupOptions.MaxRunTime.
+    private async Task<CommandOutcome> RunBoundedAsync(string memberId, CancellationToken cancellationToken)
+    {
+        var limit = options.CurrentValue.MaxRunTime;
+        using var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        budget.CancelAfter(limit);
+        try
+        {
+            var outcome = await RunAsync(memberId, budget.Token).ConfigureAwait(false);
+            return budget.IsCancellationRequested && !cancellationToken.IsCancellationRequested && outcome is not CommandOutcome.Done
+                ? Overran(memberId, limit)
+                : outcome;
+        }
+        catch (OperationCanceledException) when (budget.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            return Overran(memberId, limit);
+        }
+    }
+
+    private CommandOutcome.Retry Overran(string memberId, TimeSpan limit)
+    {
+        var text = $"The set-up took longer than {PortalSetupOptions.SectionName}:MaxRunTime ({limit.TotalSeconds:0} s); it is retried, so other portals' set-ups do not wait behind it.";
+        LogFailed(logger, memberId, "all", text);
+        return CommandOutcome.Retry.Until(text, null, time.GetUtcNow());
     }
 
     /// <summary>Runs every step for the portal and says how it went.</summary>
