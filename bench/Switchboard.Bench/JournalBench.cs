@@ -60,10 +60,14 @@ internal static class JournalBench
             {
                 await store.InitializeAsync(ct).ConfigureAwait(false);
                 var time = TimeProvider.System;
+                var install = new FixedOptions<InstallOptions>(new InstallOptions());
                 var verifier = new EventVerifier(
                     new PortalDirectory(store, time),
-                    new InstallPolicy(new FixedOptions<InstallOptions>(new InstallOptions())),
+                    new InstallPolicy(install),
                     new FirstInstallAccepted(),
+                    new VerificationAdmission(install),
+                    store,
+                    install,
                     time);
                 var limits = new ReceivingOptions().ToLimits();
                 var portal = new BenchPortal(time);
@@ -191,16 +195,18 @@ internal static class JournalBench
     }
 
     /// <summary>
-    /// The bench portal is the only portal and its install is this process's own: no portal to ask.
-    /// (The server asks the portal only to confirm a token <em>change</em>; a first install passes the
-    /// install policy, which the bench portal's domain does: *.bitrix24.com, https, same host.)
+    /// The bench portal is the only portal and its install is this process's own: the bench plays the
+    /// OAuth server too and grants what its install names (the server exchanges the install's refresh
+    /// token at the OAuth server; the bench measures the journal, not that round trip).
     /// </summary>
     private sealed class FirstInstallAccepted : IInstallVerifier
     {
-        public ValueTask<string?> VerifyAsync(Bitrix24Event install, CancellationToken cancellationToken) => ValueTask.FromResult<string?>(null);
-
-        public ValueTask<(TokenChangeCheck Outcome, string Reason)> ConfirmTokenChangeAsync(Portal current, Bitrix24Event ev, CancellationToken cancellationToken) =>
-            throw new InvalidOperationException("The journal benchmark installs its portal once; a token change means the benchmark is broken.");
+        public ValueTask<InstallProof> ProveAsync(string memberId, string tokenHash, EventAuth auth, CancellationToken cancellationToken) =>
+            ValueTask.FromResult(new InstallProof(ProofOutcome.Proven,
+                new Switchboard.Bitrix24.OAuth.OAuthGrant(
+                    new Switchboard.Bitrix24.OAuth.PortalTokens(auth.AccessToken ?? "", auth.RefreshToken ?? "", null),
+                    memberId, auth.ClientEndpoint, auth.ServerEndpoint, string.Join(',', auth.Scope), auth.Status?.Code, auth.UserId),
+                "The bench's own install."));
     }
 
     private sealed class FixedOptions<T>(T value) : IOptionsMonitor<T>

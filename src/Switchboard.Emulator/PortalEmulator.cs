@@ -196,6 +196,22 @@ public sealed class PortalEmulator : IAsyncDisposable
     public TokenPair IssueTokens(long userId = 1) => _tokens.Issue(userId);
 
     /// <summary>
+    /// Lets this emulator's OAuth server also answer for another portal: a refresh of
+    /// <paramref name="refreshToken"/> answers with <paramref name="memberId"/> and
+    /// <paramref name="clientEndpoint"/> (and rotates, as every refresh does). For tests that pretend to
+    /// be many portals while Switchboard proves each install at one OAuth server, as it does with the
+    /// cloud's (REFERENCE §3.3).
+    /// </summary>
+    public void RegisterPortalGrant(string memberId, Uri clientEndpoint, string accessToken, string refreshToken, long userId = 1)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(memberId);
+        ArgumentNullException.ThrowIfNull(clientEndpoint);
+        ArgumentException.ThrowIfNullOrEmpty(accessToken);
+        ArgumentException.ThrowIfNullOrEmpty(refreshToken);
+        _tokens.Register(new TokenPair(accessToken, refreshToken, userId, _time.GetUtcNow() + _options.AccessTokenLifetime), new GrantPortal(memberId, clientEndpoint.ToString()));
+    }
+
+    /// <summary>
     /// The Switchboard settings that point a server at this emulator (started emulator only): its
     /// domain allowed to install, its OAuth server and app credentials, plain http and loopback allowed
     /// (lab only). What the README's lab section passes as flags.
@@ -835,6 +851,7 @@ public sealed class PortalEmulator : IAsyncDisposable
             return;
         }
 
+        var foreign = _tokens.PortalOf(q["refresh_token"].ToString());
         var pair = _tokens.Refresh(q["refresh_token"].ToString());
         if (pair is null)
         {
@@ -852,11 +869,11 @@ public sealed class PortalEmulator : IAsyncDisposable
         var body = new JsonObject
         {
             ["access_token"] = pair.AccessToken,
-            ["client_endpoint"] = a.ClientEndpoint,
+            ["client_endpoint"] = foreign?.ClientEndpoint ?? a.ClientEndpoint,
             ["domain"] = a.OAuthDomain, // The OAuth server's host, not the portal's.
             ["expires"] = pair.Expires.ToUnixTimeSeconds(),
             ["expires_in"] = (long)_options.AccessTokenLifetime.TotalSeconds,
-            ["member_id"] = _options.MemberId,
+            ["member_id"] = foreign?.MemberId ?? _options.MemberId,
             ["refresh_token"] = pair.RefreshToken,
             ["scope"] = _options.Scope,
             ["server_endpoint"] = a.ServerEndpoint,

@@ -15,6 +15,13 @@ internal sealed class OAuthTokenClient(HttpClient http, Bitrix24RestOptions opti
 {
     public async Task<RestResult<PortalTokens>> RefreshAsync(string refreshToken)
     {
+        var grant = await ExchangeAsync(refreshToken, options.AttemptTimeout).ConfigureAwait(false);
+        return grant.IsSuccess ? RestResult<PortalTokens>.Success(grant.Value.Tokens) : RestResult<PortalTokens>.Failure(grant.Error);
+    }
+
+    /// <summary>The whole answer of a refresh: the new pair and whom the OAuth server issued it for (REFERENCE §3.3).</summary>
+    public async Task<RestResult<OAuthGrant>> ExchangeAsync(string refreshToken, TimeSpan attemptTimeout)
+    {
         var server = options.OAuthServer;
         if (server.Scheme != Uri.UriSchemeHttps && !(options.AllowInsecureHttp && server.Scheme == Uri.UriSchemeHttp))
         {
@@ -31,7 +38,7 @@ internal sealed class OAuthTokenClient(HttpClient http, Bitrix24RestOptions opti
 
         // Not the caller's token: once the OAuth server has rotated the pair, the answer must be read
         // and stored even if the caller gave up, or the portal is locked out (invalid_grant next time).
-        using var timeout = new CancellationTokenSource(options.AttemptTimeout, time);
+        using var timeout = new CancellationTokenSource(attemptTimeout, time);
         int status;
         byte[] body;
         try
@@ -88,13 +95,21 @@ internal sealed class OAuthTokenClient(HttpClient http, Bitrix24RestOptions opti
                 : Fail(RestErrorKind.InvalidResponse, $"HTTP_{status}", "OAuth server answered without a token pair", status);
         }
 
-        DateTimeOffset? expires = JsonRead.Long(root, "expires") is { } unix ? DateTimeOffset.FromUnixTimeSeconds(unix) : null;
-        return RestResult<PortalTokens>.Success(new PortalTokens(access, refresh, expires));
+        // An absurd "expires" (beyond year 9999) would throw: unknown instead.
+        DateTimeOffset? expires = JsonRead.Long(root, "expires") is { } unix and > 0 and < 253_402_300_799 ? DateTimeOffset.FromUnixTimeSeconds(unix) : null;
+        return RestResult<OAuthGrant>.Success(new OAuthGrant(
+            new PortalTokens(access, refresh, expires),
+            JsonRead.String(root, "member_id"),
+            JsonRead.String(root, "client_endpoint"),
+            JsonRead.String(root, "server_endpoint"),
+            JsonRead.String(root, "scope"),
+            JsonRead.String(root, "status"),
+            JsonRead.Long(root, "user_id")));
     }
 
     private static void Append(StringBuilder sb, string key, string value) =>
         sb.Append('&').Append(key).Append('=').Append(Uri.EscapeDataString(value));
 
-    private static RestResult<PortalTokens> Fail(RestErrorKind kind, string code, string? description, int? status) =>
-        RestResult<PortalTokens>.Failure(new RestError(kind, code, description, status));
+    private static RestResult<OAuthGrant> Fail(RestErrorKind kind, string code, string? description, int? status) =>
+        RestResult<OAuthGrant>.Failure(new RestError(kind, code, description, status));
 }

@@ -271,6 +271,12 @@ public static partial class SwitchboardCli
         return new Command("events", "Read the event journal.") { list, show };
     }
 
+    // An install kept until the OAuth server proves it, or one the portal refused: its events are refused either way.
+    private static string Verification(Portal p) =>
+        p.InstallRefused is null ? "verified"
+        : p.InstallRefused.StartsWith(Portals.EventVerifier.PendingPrefix, StringComparison.Ordinal) ? "pending"
+        : "refused";
+
     private static Command PortalsCommand(Option<string?> data, Option<string?> postgres, Option<bool> json)
     {
         var list = new Command("list", "List the portals Switchboard is installed in.");
@@ -285,6 +291,7 @@ public static partial class SwitchboardCli
                     p.MemberId, p.Domain, p.ClientEndpoint, p.ServerEndpoint, p.Scope, p.ApplicationStatus,
                     State = p.State.ToString().ToLowerInvariant(), p.NeedsReauthorisation, p.Version, p.LanguageId,
                     p.InstalledAt, p.UpdatedAt, p.UninstalledAt, p.HasOAuthTokens, CredentialsUnreadable = unreadable.Contains(p.MemberId),
+                    Verification = Verification(p), p.InstallRefused,
                 }), Json));
                 return 0;
             }
@@ -294,7 +301,9 @@ public static partial class SwitchboardCli
             {
                 table.AddRow(
                     Markup.Escape(p.MemberId), Markup.Escape(p.Domain),
-                    p.NeedsReauthorisation is null ? p.State.ToString().ToLowerInvariant() : "needs re-authorisation",
+                    p.NeedsReauthorisation is not null ? "needs re-authorisation"
+                        : p.State == PortalState.Installed && p.InstallRefused is not null ? Verification(p) + ", untrusted"
+                        : p.State.ToString().ToLowerInvariant(),
                     Markup.Escape(p.ApplicationStatus ?? "-"), Markup.Escape(p.Version ?? "-"),
                     p.InstalledAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture),
                     unreadable.Contains(p.MemberId) ? "unreadable: wrong key ring" : p.HasOAuthTokens ? "stored" : "none");

@@ -136,9 +136,17 @@ public static class SwitchboardHost
                     o.AllowedDomains = [.. o.AllowedDomains, plain];
                 }
             })
+            .Validate(o => o.Problems().Count == 0, "Switchboard:Install settings are not valid (VerifyTimeout, MaxPendingPerSender, MaxPending, MaxUnverifiedInstalls, RefusalMemory).")
             .ValidateOnStart();
         services.AddSingleton<InstallPolicy>();
-        services.AddSingleton<IInstallVerifier, PortalInstallVerifier>();
+        // Its own connection pool: checks of installs never share the portals' REST client or budget.
+        services.AddSingleton(sp =>
+        {
+            var rest = sp.GetRequiredService<IOptions<Bitrix24.Rest.Bitrix24RestOptions>>().Value;
+            return new Bitrix24.OAuth.OAuthServerClient(Bitrix24.Rest.Bitrix24HttpClientFactory.CreateClient(rest), rest, sp.GetRequiredService<TimeProvider>());
+        });
+        services.AddSingleton<VerificationAdmission>();
+        services.AddSingleton<IInstallVerifier, OAuthInstallVerifier>();
         services.AddSingleton<PortalDirectory>();
         services.AddSingleton<EventVerifier>();
         services.AddSingleton<StorePortalCredentials>();

@@ -85,7 +85,15 @@ public sealed record PortalInstall(
     string TokenHash,
     string? Version,
     string? LanguageId,
-    PortalTokens? Tokens) : PortalChange(MemberId);
+    PortalTokens? Tokens) : PortalChange(MemberId)
+{
+    /// <summary>
+    /// Null for an install the OAuth server proved. Otherwise why it could not be proven yet: the
+    /// portal is kept pending and untrusted (its events refused, <see cref="Portal.InstallRefused"/>)
+    /// until the install flow proves it.
+    /// </summary>
+    public string? Untrusted { get; init; }
+}
 
 /// <summary>ONAPPUPDATE: the event carries the updated application token, which replaces the stored one.</summary>
 public sealed record PortalUpdate(

@@ -49,16 +49,16 @@ public abstract class SqlJournalStore : IJournalStore
 
     private const string InstallSql = """
         INSERT INTO portals (member_id, domain, client_endpoint, server_endpoint, scope, app_status, status,
-                             app_token_hash, version, language_id, installed_at, updated_at, uninstalled_at)
+                             app_token_hash, version, language_id, installed_at, updated_at, uninstalled_at, install_refused)
         VALUES (@member_id, @domain, @client_endpoint, @server_endpoint, @scope, @app_status, 'installed',
-                @token_hash, @version, @language_id, @now, @now, NULL)
+                @token_hash, @version, @language_id, @now, @now, NULL, @install_refused)
         ON CONFLICT (member_id) DO UPDATE SET
             domain = excluded.domain, client_endpoint = excluded.client_endpoint,
             server_endpoint = excluded.server_endpoint, scope = excluded.scope, app_status = excluded.app_status,
             status = 'installed', app_token_hash = excluded.app_token_hash, version = excluded.version,
             language_id = excluded.language_id, installed_at = excluded.installed_at,
             updated_at = excluded.updated_at, uninstalled_at = NULL, needs_reauth = NULL,
-            uninstalled_token_hash = NULL
+            uninstalled_token_hash = NULL, install_refused = excluded.install_refused
         """;
 
     private const string UpdateSql = """
@@ -596,6 +596,7 @@ public abstract class SqlJournalStore : IJournalStore
                 Add(cmd, "token_hash", i.TokenHash);
                 Add(cmd, "version", i.Version);
                 Add(cmd, "language_id", i.LanguageId);
+                Add(cmd, "install_refused", i.Untrusted);
                 Add(cmd, "now", now);
                 await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
                 tokens = i.Tokens;

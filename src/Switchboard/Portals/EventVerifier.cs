@@ -24,6 +24,8 @@ public enum Rejection
     NotVerified,
     /// <summary>A token change that the portal could not be asked to confirm right now (answered 503, nothing stored).</summary>
     PortalUnreachable,
+    /// <summary>Too many checks at the OAuth server in progress for this sender or in total, or too many unverified installs kept (answered 429, nothing stored).</summary>
+    TooManyPending,
 }
 
 /// <summary>The verdict on one event: either what to append, or why not.</summary>
@@ -31,6 +33,9 @@ public sealed record Verdict(PortalGuard? Guard, PortalChange? Change, Rejection
 {
     /// <summary>Accepted.</summary>
     public bool Accepted => Rejection is null;
+
+    /// <summary>For a <see cref="PortalGuard.DuplicateOnly"/> verdict: the rejection when the journal does not hold the event.</summary>
+    public (Rejection Rejection, string Reason)? UnlessDuplicate { get; init; }
 
     internal static Verdict Accept(PortalGuard guard, PortalChange? change = null) => new(guard, change, null, null);
 
@@ -43,10 +48,23 @@ public sealed record Verdict(PortalGuard? Guard, PortalChange? Change, Rejection
 /// RemoteEventsFactory::validate does the same). Tokens are compared as SHA-256 digests in constant
 /// time, so neither their content nor their length leaks through timing.
 /// </summary>
-public sealed class EventVerifier(PortalDirectory portals, InstallPolicy policy, IInstallVerifier installVerifier, TimeProvider time)
+public sealed class EventVerifier(
+    PortalDirectory portals,
+    InstallPolicy policy,
+    IInstallVerifier installVerifier,
+    VerificationAdmission admission,
+    IJournalStore store,
+    Microsoft.Extensions.Options.IOptionsMonitor<InstallOptions> installOptions,
+    TimeProvider time)
 {
-    /// <summary>Decides on one event.</summary>
-    public async ValueTask<Verdict> VerifyAsync(Bitrix24Event ev, CancellationToken cancellationToken)
+    /// <summary>The beginning of <see cref="Portal.InstallRefused"/> for an install kept pending until it is proven.</summary>
+    public const string PendingPrefix = "Pending: ";
+
+    /// <summary>Decides on one event from a sender this process cannot tell apart.</summary>
+    public ValueTask<Verdict> VerifyAsync(Bitrix24Event ev, CancellationToken cancellationToken) => VerifyAsync(ev, "local", cancellationToken);
+
+    /// <summary>Decides on one event; <paramref name="sender"/> (its address) bounds the checks it may have in progress.</summary>
+    public async ValueTask<Verdict> VerifyAsync(Bitrix24Event ev, string sender, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(ev);
         var auth = ev.Auth;
@@ -66,7 +84,7 @@ public sealed class EventVerifier(PortalDirectory portals, InstallPolicy policy,
 
         if (ev is AppInstallEvent install)
         {
-            return await VerifyInstallAsync(install, memberId, hash, digest, cancellationToken).ConfigureAwait(false);
+            return await VerifyInstallAsync(install, memberId, hash, digest, sender, cancellationToken).ConfigureAwait(false);
         }
 
         // Accept on a cached entry; reject only on a fresh read (a cache must never lose an event).
@@ -118,9 +136,7 @@ public sealed class EventVerifier(PortalDirectory portals, InstallPolicy policy,
         {
             // ONAPPUPDATE carries the *updated* application token (EN-docs on-app-update.md), so a
             // different token is legitimate here. It cannot be checked against the stored one, so it
-            // is checked like an install, and it must come from the portal's own host.
-            // The policy only reads what the sender wrote; the portal itself must confirm the change
-            // before it replaces the token its events are checked against.
+            // is proven like an install, at the OAuth server, and it must name the portal's own host.
             var refusal = policy.Check(auth)
                 ?? (string.Equals(auth.Domain, portal.Domain, StringComparison.OrdinalIgnoreCase) ? null : "The update names another domain than the installed portal.");
             if (refusal is not null)
@@ -128,29 +144,114 @@ public sealed class EventVerifier(PortalDirectory portals, InstallPolicy policy,
                 return Verdict.Reject(Rejection.InstallRefused, refusal);
             }
 
-            return await ConfirmedAsync(portal, ev, Verdict.Accept(PortalGuard.Installed, UpdateOf(rotated, memberId, hash)), cancellationToken).ConfigureAwait(false);
+            using var lease = admission.TryEnter(sender);
+            if (lease is null)
+            {
+                return TooMany();
+            }
+
+            var proof = await installVerifier.ProveAsync(memberId, hash, auth, cancellationToken).ConfigureAwait(false);
+            return proof.Outcome switch
+            {
+                ProofOutcome.Proven => Verdict.Accept(PortalGuard.Installed, UpdateOf(rotated, memberId, hash) with { Tokens = TokensOf(proof.Grant!) }),
+                ProofOutcome.Refused => Verdict.Reject(Rejection.InstallRefused, "The OAuth server did not confirm this change of the portal's application token: " + proof.Reason),
+                _ => Verdict.Reject(Rejection.PortalUnreachable, "This change of the portal's application token could not be confirmed now: " + proof.Reason),
+            };
         }
 
         return Verdict.Reject(Rejection.WrongToken, "auth[application_token] is not this portal's token.");
     }
 
-    private async ValueTask<Verdict> VerifyInstallAsync(AppInstallEvent install, string memberId, string hash, byte[] digest, CancellationToken cancellationToken)
+    private async ValueTask<Verdict> VerifyInstallAsync(AppInstallEvent install, string memberId, string hash, byte[] digest, string sender, CancellationToken cancellationToken)
     {
         var auth = install.Auth;
-        var refusal = policy.Check(auth) ?? await installVerifier.VerifyAsync(install, cancellationToken).ConfigureAwait(false);
+        var refusal = policy.Check(auth);
         if (refusal is not null)
         {
             return Verdict.Reject(Rejection.InstallRefused, refusal);
         }
 
-        // An install of a portal that is installed here, with another application token: a reinstall the
-        // uninstall event of which never arrived, or somebody who knows the member_id and the domain. Only
-        // the portal can tell (IInstallVerifier.ConfirmTokenChangeAsync). The same token proves itself, and a
-        // portal that is new, uninstalled or refused has no working token to take over.
         var current = await portals.FindAsync(memberId, fresh: true, cancellationToken).ConfigureAwait(false);
-        var tokenChange = current is { State: PortalState.Installed, InstallRefused: null, TokenHash: { Length: 64 } } && !Matches(current, digest);
+        if (Matches(current, digest))
+        {
+            // A reinstall (or a copy of the install) with the application token this trusted portal
+            // already has: the token proves the sender as it proves every other event.
+            return Verdict.Accept(PortalGuard.None, InstallFromEvent(install, memberId, hash));
+        }
 
-        var change = new PortalInstall(
+        // Anything else costs nothing durable before the OAuth server has proven it: the install's
+        // refresh token, exchanged with Switchboard's client credentials, names the portal.
+        using var lease = admission.TryEnter(sender);
+        if (lease is null)
+        {
+            return TooMany();
+        }
+
+        var proof = await installVerifier.ProveAsync(memberId, hash, auth, cancellationToken).ConfigureAwait(false);
+        switch (proof.Outcome)
+        {
+            case ProofOutcome.Proven:
+            {
+                var grant = proof.Grant!;
+                if (policy.CheckEndpoint(grant.ClientEndpoint, out var domain) is { } endpointRefusal)
+                {
+                    return Verdict.Reject(Rejection.InstallRefused, endpointRefusal);
+                }
+
+                return Verdict.Accept(PortalGuard.None, new PortalInstall(
+                    memberId,
+                    domain,
+                    grant.ClientEndpoint!,
+                    grant.ServerEndpoint ?? auth.ServerEndpoint,
+                    grant.Scope ?? string.Join(',', auth.Scope),
+                    grant.Status ?? auth.Status?.Code,
+                    hash,
+                    install.Version,
+                    install.LanguageId,
+                    TokensOf(grant)));
+            }
+
+            case ProofOutcome.Refused:
+            {
+                var reason = "The OAuth server did not prove this install: " + proof.Reason;
+
+                // A copy of an install this journal took has a spent refresh token: it is answered as
+                // the duplicate it is, and refused if it is not one. Only a known portal can have one.
+                return current is null
+                    ? Verdict.Reject(Rejection.InstallRefused, reason)
+                    : Verdict.Accept(PortalGuard.DuplicateOnly) with { UnlessDuplicate = (Rejection.InstallRefused, reason) };
+            }
+
+            default:
+            {
+                if (current is { State: PortalState.Installed, InstallRefused: null })
+                {
+                    // A trusted portal keeps its token until a change is proven.
+                    return Verdict.Reject(Rejection.PortalUnreachable, "This change of the portal's application token could not be confirmed now: " + proof.Reason);
+                }
+
+                // Kept pending and untrusted: Bitrix24 sends an install once (REFERENCE.md §1.3, no
+                // retries), so one that cannot be checked now is kept, its events refused, until the
+                // install flow proves it. Bounded, because anyone can send these.
+                var unverified = (await store.ListPortalsAsync(cancellationToken).ConfigureAwait(false))
+                    .Count(p => p.State == PortalState.Installed && p.InstallRefused?.StartsWith(PendingPrefix, StringComparison.Ordinal) == true && p.MemberId != memberId);
+                if (unverified >= installOptions.CurrentValue.MaxUnverifiedInstalls)
+                {
+                    return Verdict.Reject(Rejection.TooManyPending, $"Too many installs are waiting to be verified ({unverified}); this one could not be checked: {proof.Reason}");
+                }
+
+                return Verdict.Accept(PortalGuard.None, InstallFromEvent(install, memberId, hash) with { Untrusted = PendingPrefix + proof.Reason });
+            }
+        }
+    }
+
+    private static Verdict TooMany() =>
+        Verdict.Reject(Rejection.TooManyPending, "Too many installs or token changes are being verified (from this sender, or from everyone); nothing was stored. Try again later.");
+
+    private PortalInstall InstallFromEvent(AppInstallEvent install, string memberId, string hash)
+    {
+        var auth = install.Auth;
+        return new PortalInstall(
             memberId,
             auth.Domain!.Trim().ToLowerInvariant(),
             auth.ClientEndpoint!,
@@ -161,20 +262,10 @@ public sealed class EventVerifier(PortalDirectory portals, InstallPolicy policy,
             install.Version,
             install.LanguageId,
             TokensOf(auth));
-        var accept = Verdict.Accept(PortalGuard.None, change);
-        return tokenChange ? await ConfirmedAsync(current!, install, accept, cancellationToken).ConfigureAwait(false) : accept;
     }
 
-    private async ValueTask<Verdict> ConfirmedAsync(Portal current, Bitrix24Event ev, Verdict accept, CancellationToken cancellationToken)
-    {
-        var (outcome, reason) = await installVerifier.ConfirmTokenChangeAsync(current, ev, cancellationToken).ConfigureAwait(false);
-        return outcome switch
-        {
-            TokenChangeCheck.Confirmed => accept,
-            TokenChangeCheck.Refused => Verdict.Reject(Rejection.InstallRefused, "The portal did not confirm this change of its application token: " + reason),
-            _ => Verdict.Reject(Rejection.PortalUnreachable, "The portal could not confirm this change of its application token now: " + reason),
-        };
-    }
+    private static PortalTokens TokensOf(Bitrix24.OAuth.OAuthGrant grant) =>
+        new(grant.Tokens.AccessToken, grant.Tokens.RefreshToken, grant.Tokens.ExpiresAt, grant.UserId);
 
     private PortalUpdate UpdateOf(AppUpdateEvent update, string memberId, string hash) =>
         new(memberId, hash, update.Version, update.Auth.Status?.Code, update.Auth.Scope.Count == 0 ? null : string.Join(',', update.Auth.Scope), TokensOf(update.Auth));

@@ -1,111 +1,289 @@
-using Switchboard.Bitrix24.Events;
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.Extensions.Options;
+using Switchboard.Bitrix24.OAuth;
 using Switchboard.Bitrix24.Rest;
-using Switchboard.Bitrix24.Telephony;
-using Switchboard.Journal;
 
 namespace Switchboard.Portals;
 
-/// <summary>What the portal said about a token change (see <see cref="IInstallVerifier.ConfirmTokenChangeAsync"/>).</summary>
-public enum TokenChangeCheck
+/// <summary>What the OAuth server said about an install's or a token change's refresh token.</summary>
+public enum ProofOutcome
 {
-    /// <summary>The portal accepted the event's access token: the change comes from the portal.</summary>
-    Confirmed,
+    /// <summary>The server exchanged the refresh token for this portal: a genuine install of this application.</summary>
+    Proven,
 
-    /// <summary>No access token to check, or the portal refused it: not the portal's event.</summary>
+    /// <summary>The server refused the token, or issued it for another portal: not this portal's install.</summary>
     Refused,
 
-    /// <summary>The portal could not be asked (timeout, 5xx, rate limit, our own settings): neither.</summary>
-    Unreachable,
+    /// <summary>The server could not be asked (no client credentials, timeout, 5xx, our own credentials refused): neither.</summary>
+    Unverifiable,
 }
 
+/// <summary>The outcome of a check, the grant when proven (what the portal is created from), and why, in words for an operator.</summary>
+public sealed record InstallProof(ProofOutcome Outcome, OAuthGrant? Grant, string Reason);
+
 /// <summary>
-/// Checks of an install against the portal itself, on the request path (so each must answer within a
-/// few seconds). <see cref="InstallPolicy"/> only reads text the sender wrote; these ask the portal.
+/// Proves an install or a token change at the OAuth server (REFERENCE.md §3.3; EN-docs
+/// settings/oauth/auto-renewal.md): the event's refresh token is exchanged with Switchboard's client
+/// credentials, which only a genuine install of this application can pass, and the answer names the
+/// portal's member_id and client_endpoint. The event's own text is never trusted for either.
 /// </summary>
-/// <remarks>
-/// A first install (a member_id not installed here, or installed and then uninstalled) passes with the
-/// policy alone: the portal's own check, <c>app.info</c> with the install's access token (REFERENCE.md
-/// §2.1, §2.4; EN-docs api-reference/events/safe-event-handlers.md), is made after it is journaled, by
-/// the install flow (<see cref="Setup.PortalSetupHandler"/>), and an install the portal refuses is
-/// marked so that <see cref="EventVerifier"/> refuses that portal's events. A <em>token change</em> of a
-/// portal that is installed here (an ONAPPINSTALL or ONAPPUPDATE whose application token is not the
-/// stored one) must be confirmed before it is accepted: after the fact would be too late, because by
-/// then the sender's token has replaced the portal's and the portal's own events are refused (anyone
-/// who knows a member_id and its domain, both of which appear in logs and listings, could otherwise
-/// take over a portal's events or lock it out).
-/// </remarks>
 public interface IInstallVerifier
 {
-    /// <summary>Null to accept a first install; otherwise why it is refused.</summary>
-    ValueTask<string?> VerifyAsync(Bitrix24Event install, CancellationToken cancellationToken);
-
-    /// <summary>
-    /// Asks the portal, at the endpoint stored for <paramref name="current"/> (never at the one the
-    /// event names), whether the access token in <paramref name="ev"/>'s auth block is its own.
-    /// </summary>
-    ValueTask<(TokenChangeCheck Outcome, string Reason)> ConfirmTokenChangeAsync(Portal current, Bitrix24Event ev, CancellationToken cancellationToken);
+    /// <summary>Checks the refresh token in <paramref name="auth"/> for the portal <paramref name="memberId"/>,
+    /// whose event carried the application token with hex SHA-256 <paramref name="tokenHash"/>.</summary>
+    ValueTask<InstallProof> ProveAsync(string memberId, string tokenHash, Bitrix24.Events.EventAuth auth, CancellationToken cancellationToken);
 }
 
 /// <summary>
-/// Accepts first installs that passed the policy, and confirms token changes with <c>app.info</c> at
-/// the portal's stored endpoint with the event's own access token
-/// (<see cref="PortalClient.AppInfoAsync(string, Uri, string, CancellationToken)"/>).
+/// <see cref="IInstallVerifier"/> at the configured OAuth server, with what keeps a flood of forged
+/// installs and updates cheap: one check in flight per portal (copies of the same event share it), a
+/// refusal remembered per portal and application token for <see cref="InstallOptions.RefusalMemory"/>,
+/// and a proven exchange remembered by its refresh token, so a repeated delivery (or a retry after the
+/// journal could not commit) does not meet the spent token. The checks use their own connection pool
+/// and never the portal's REST budget, so they cannot delay a portal's calls.
 /// </summary>
-public sealed class PortalInstallVerifier(PortalClient portalClient) : IInstallVerifier
+public sealed partial class OAuthInstallVerifier(
+    OAuthServerClient oauth,
+    IOptionsMonitor<InstallOptions> options,
+    TimeProvider time,
+    ILogger<OAuthInstallVerifier> logger) : IInstallVerifier
 {
-    /// <summary>How long the request path waits for the portal's answer, retries included.</summary>
-    public static readonly TimeSpan ConfirmTimeout = TimeSpan.FromSeconds(10);
+    private const int MaxRemembered = 10_000;
+    private static readonly TimeSpan ProvenMemory = TimeSpan.FromMinutes(10);
+
+    // One check at a time per portal. Striped, so member ids from requests cannot grow a dictionary of
+    // gates: two portals rarely share a stripe, and then only take turns.
+    private readonly SemaphoreSlim[] _gates = [.. Enumerable.Range(0, 256).Select(_ => new SemaphoreSlim(1, 1))];
+    private readonly ConcurrentDictionary<string, Task<InstallProof>> _inFlight = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _refused = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (InstallProof Proof, DateTimeOffset Until)> _proven = new(StringComparer.Ordinal);
 
     /// <inheritdoc/>
-    public ValueTask<string?> VerifyAsync(Bitrix24Event install, CancellationToken cancellationToken) => ValueTask.FromResult<string?>(null);
-
-    /// <inheritdoc/>
-    public async ValueTask<(TokenChangeCheck Outcome, string Reason)> ConfirmTokenChangeAsync(Portal current, Bitrix24Event ev, CancellationToken cancellationToken)
+    public async ValueTask<InstallProof> ProveAsync(string memberId, string tokenHash, Bitrix24.Events.EventAuth auth, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(current);
-        ArgumentNullException.ThrowIfNull(ev);
-
-        // ONAPPINSTALL and ONAPPUPDATE carry access_token and refresh_token (REFERENCE.md §2.1, §2.3).
-        if (string.IsNullOrEmpty(ev.Auth.AccessToken))
+        ArgumentNullException.ThrowIfNull(auth);
+        if (string.IsNullOrEmpty(auth.RefreshToken))
         {
-            return Refused("A new auth[application_token] for an installed portal must come with the portal's auth[access_token], which Switchboard checks with the portal; this event has none.");
+            // ONAPPINSTALL and ONAPPUPDATE carry refresh_token (REFERENCE.md §2.1, §2.3).
+            return new InstallProof(ProofOutcome.Refused, null, "The event has no auth[refresh_token], which Switchboard exchanges at the OAuth server to prove it.");
         }
 
-        if (!Uri.TryCreate(current.ClientEndpoint, UriKind.Absolute, out var endpoint))
+        if (!oauth.IsConfigured)
         {
-            return Unreachable("The portal's stored client endpoint is not a URL.");
+            return new InstallProof(ProofOutcome.Unverifiable, null,
+                $"Switchboard's client credentials are not set ({Bitrix24RestOptions.SectionName}:ClientId, ClientSecret, OAuthServer), so the OAuth server cannot be asked.");
         }
 
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(ConfirmTimeout);
-        RestResult<AppInfo> info;
+        var refreshKey = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(auth.RefreshToken)));
+        var refusalKey = memberId + ":" + tokenHash;
+        if (Remembered(memberId, refreshKey, refusalKey) is { } known)
+        {
+            return known;
+        }
+
+        var key = refusalKey + ":" + refreshKey;
+        var mine = new TaskCompletionSource<InstallProof>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var shared = _inFlight.GetOrAdd(key, mine.Task);
+        if (shared != mine.Task)
+        {
+            return await shared.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         try
         {
-            info = await portalClient.AppInfoAsync(current.MemberId, endpoint, ev.Auth.AccessToken, timeout.Token).ConfigureAwait(false);
+            var proof = await CheckAsync(memberId, auth.RefreshToken, refreshKey, refusalKey).ConfigureAwait(false);
+            mine.SetResult(proof);
+            return proof;
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        catch (Exception ex)
         {
-            return Unreachable($"The portal did not answer app.info within {ConfirmTimeout.TotalSeconds:0} s.");
+            mine.SetException(ex);
+            throw;
         }
-
-        if (info.IsSuccess)
+        finally
         {
-            return info.Value.Installed is false
-                ? Refused("app.info with the event's access token says the application is not installed on the portal.")
-                : (TokenChangeCheck.Confirmed, "app.info at the portal accepted the event's access token.");
+            _inFlight.TryRemove(new KeyValuePair<string, Task<InstallProof>>(key, mine.Task));
         }
-
-        // The portal answered and refused the token (401 NO_AUTH_FOUND, invalid_token, or expired_token:
-        // an install's token is fresh, and this one cannot be refreshed). Anything else may get better.
-        var error = info.Error;
-        return error.Kind is RestErrorKind.NoAuthFound or RestErrorKind.ExpiredToken or RestErrorKind.WrongAuthType
-               || string.Equals(error.Code, "invalid_token", StringComparison.OrdinalIgnoreCase)
-            ? Refused($"The portal refused the event's access token ({error.Code}).")
-            : Unreachable($"app.info at the portal failed ({error.Code}).");
     }
 
-    // Logged once, by the receiver, with the rejection and its reason.
-    private static (TokenChangeCheck, string) Refused(string reason) => (TokenChangeCheck.Refused, reason);
+    // Not the caller's token: other requests may be waiting on this check, which must not fail
+    // because the first caller hung up. Both waits are bounded by VerifyTimeout instead.
+    private async Task<InstallProof> CheckAsync(string memberId, string refreshToken, string refreshKey, string refusalKey)
+    {
+        var o = options.CurrentValue;
+        var gate = _gates[(uint)StringComparer.Ordinal.GetHashCode(memberId) % (uint)_gates.Length];
+        if (!await gate.WaitAsync(o.VerifyTimeout).ConfigureAwait(false))
+        {
+            return new InstallProof(ProofOutcome.Unverifiable, null, "Other checks of this portal at the OAuth server did not finish in time.");
+        }
 
-    private static (TokenChangeCheck, string) Unreachable(string reason) => (TokenChangeCheck.Unreachable, reason);
+        try
+        {
+            // The check before this one may have been the same token's.
+            if (Remembered(memberId, refreshKey, refusalKey) is { } known)
+            {
+                return known;
+            }
+
+            var result = await oauth.ExchangeAsync(refreshToken, o.VerifyTimeout).ConfigureAwait(false);
+            var proof = Judge(memberId, result);
+            var now = time.GetUtcNow();
+            switch (proof.Outcome)
+            {
+                case ProofOutcome.Proven:
+                    Remember(_proven, refreshKey, (proof, now + ProvenMemory));
+                    break;
+                case ProofOutcome.Refused when o.RefusalMemory > TimeSpan.Zero:
+                    Remember(_refused, refusalKey, now + o.RefusalMemory);
+                    break;
+                case ProofOutcome.Unverifiable:
+                    LogUnverifiable(logger, memberId, proof.Reason);
+                    break;
+            }
+
+            return proof;
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    private static InstallProof Judge(string memberId, RestResult<OAuthGrant> result)
+    {
+        if (result.IsSuccess)
+        {
+            var grant = result.Value;
+            if (!string.Equals(grant.MemberId, memberId, StringComparison.OrdinalIgnoreCase))
+            {
+                return new InstallProof(ProofOutcome.Refused, null, "The OAuth server issued this refresh token for another portal (member_id differs).");
+            }
+
+            return Uri.TryCreate(grant.ClientEndpoint, UriKind.Absolute, out _)
+                ? new InstallProof(ProofOutcome.Proven, grant, "The OAuth server exchanged the refresh token for this portal.")
+                : new InstallProof(ProofOutcome.Unverifiable, null, "The OAuth server's answer names no client_endpoint.");
+        }
+
+        // RestError texts hold codes and descriptions only, never a token or the secret.
+        var error = result.Error;
+        return error.Kind switch
+        {
+            RestErrorKind.InvalidGrant => new InstallProof(ProofOutcome.Refused, null, $"The OAuth server refused the refresh token ({error.Code})."),
+
+            // invalid_client: Switchboard's own credentials are wrong, which says nothing about the sender.
+            RestErrorKind.OAuthRefused when !string.Equals(error.Code, "invalid_client", StringComparison.OrdinalIgnoreCase)
+                => new InstallProof(ProofOutcome.Refused, null, $"The OAuth server refused the refresh token ({error.Code})."),
+            _ => new InstallProof(ProofOutcome.Unverifiable, null, $"The OAuth server could not be asked ({error.Code})."),
+        };
+    }
+
+    private InstallProof? Remembered(string memberId, string refreshKey, string refusalKey)
+    {
+        var now = time.GetUtcNow();
+
+        // Only for the portal it was proven for: the same refresh token under another member_id proves nothing.
+        if (_proven.TryGetValue(refreshKey, out var proven) && proven.Until > now
+            && string.Equals(proven.Proof.Grant?.MemberId, memberId, StringComparison.OrdinalIgnoreCase))
+        {
+            return proven.Proof;
+        }
+
+        if (_refused.TryGetValue(refusalKey, out var until) && until > now)
+        {
+            return new InstallProof(ProofOutcome.Refused, null, "The OAuth server refused this portal's change to this application token a moment ago.");
+        }
+
+        return null;
+    }
+
+    // Keys come from requests: bounded, and dropped wholesale when full (forgetting only costs a check).
+    private static void Remember<T>(ConcurrentDictionary<string, T> map, string key, T value)
+    {
+        if (map.Count >= MaxRemembered)
+        {
+            map.Clear();
+        }
+
+        map[key] = value;
+    }
+
+    [LoggerMessage(EventId = 3200, Level = LogLevel.Warning, Message = "Could not check an install or token change of portal {MemberId} at the OAuth server: {Reason}")]
+    private static partial void LogUnverifiable(ILogger logger, string memberId, string reason);
+}
+
+/// <summary>
+/// Bounds the checks at the OAuth server in progress, per sender address and in total
+/// (<see cref="InstallOptions.MaxPendingPerSender"/>, <see cref="InstallOptions.MaxPending"/>): a
+/// sender over its bound is answered 429 at once, so one sender cannot occupy the checks a portal's
+/// own install or update needs.
+/// </summary>
+public sealed class VerificationAdmission(IOptionsMonitor<InstallOptions> options)
+{
+    private readonly ConcurrentDictionary<string, int> _bySender = new(StringComparer.Ordinal);
+    private int _total;
+
+    /// <summary>Checks in progress now.</summary>
+    public int Pending => Volatile.Read(ref _total);
+
+    /// <summary>A lease to dispose when the check is done, or null when <paramref name="sender"/> or everyone is over the bound.</summary>
+    public IDisposable? TryEnter(string sender)
+    {
+        ArgumentNullException.ThrowIfNull(sender);
+        var o = options.CurrentValue;
+        if (Interlocked.Increment(ref _total) > o.MaxPending)
+        {
+            Interlocked.Decrement(ref _total);
+            return null;
+        }
+
+        var mine = _bySender.AddOrUpdate(sender, 1, (_, n) => n + 1);
+        if (mine > o.MaxPendingPerSender)
+        {
+            Leave(sender);
+            return null;
+        }
+
+        return new Lease(this, sender);
+    }
+
+    private void Leave(string sender)
+    {
+        // Remove the sender's entry when it drops to zero, so addresses do not accumulate.
+        while (true)
+        {
+            if (!_bySender.TryGetValue(sender, out var n))
+            {
+                break;
+            }
+
+            if (n <= 1)
+            {
+                if (_bySender.TryRemove(new KeyValuePair<string, int>(sender, n)))
+                {
+                    break;
+                }
+            }
+            else if (_bySender.TryUpdate(sender, n - 1, n))
+            {
+                break;
+            }
+        }
+
+        Interlocked.Decrement(ref _total);
+    }
+
+    private sealed class Lease(VerificationAdmission owner, string sender) : IDisposable
+    {
+        private int _done;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _done, 1) == 0)
+            {
+                owner.Leave(sender);
+            }
+        }
+    }
 }

@@ -34,6 +34,51 @@ public sealed class InstallOptions
     /// </summary>
     public bool AllowInsecureHttp { get; set; }
 
+    /// <summary>
+    /// How long an install or token change waits for the OAuth server's answer to the exchange of its
+    /// refresh token, on the request path (default 5 s). An install the server did not answer in time is
+    /// kept pending and untrusted; a token change is answered 503 and the portal keeps its token.
+    /// </summary>
+    public TimeSpan VerifyTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Checks at the OAuth server in progress for one sender address at once (default 8); more get 429.</summary>
+    public int MaxPendingPerSender { get; set; } = 8;
+
+    /// <summary>Checks at the OAuth server in progress at once, from all senders (default 64); more get 429.</summary>
+    public int MaxPending { get; set; } = 64;
+
+    /// <summary>
+    /// Installs kept pending and untrusted because they could not be checked (no client credentials
+    /// set, or the OAuth server did not answer), at most (default 100); more get 429 until they are
+    /// verified or refused.
+    /// </summary>
+    public int MaxUnverifiedInstalls { get; set; } = 100;
+
+    /// <summary>How long a refused token change is remembered per portal and application token (default 2 min): a flood of one forged token costs one check.</summary>
+    public TimeSpan RefusalMemory { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>What is wrong with these settings, each naming the setting to fix.</summary>
+    public IReadOnlyList<string> Problems()
+    {
+        var problems = new List<string>();
+        if (VerifyTimeout <= TimeSpan.Zero || VerifyTimeout > TimeSpan.FromMinutes(1))
+        {
+            problems.Add($"{SectionName}:{nameof(VerifyTimeout)} must be between 0 and 1 minute.");
+        }
+
+        if (MaxPendingPerSender < 1 || MaxPending < 1 || MaxUnverifiedInstalls < 0)
+        {
+            problems.Add($"{SectionName}:{nameof(MaxPendingPerSender)} and {nameof(MaxPending)} must be at least 1, {nameof(MaxUnverifiedInstalls)} at least 0.");
+        }
+
+        if (RefusalMemory < TimeSpan.Zero)
+        {
+            problems.Add($"{SectionName}:{nameof(RefusalMemory)} must not be negative.");
+        }
+
+        return problems;
+    }
+
     /// <summary>The patterns in force.</summary>
     public IReadOnlyList<string> EffectiveDomains()
     {

@@ -54,6 +54,41 @@ public sealed class InstallPolicy(IOptionsMonitor<InstallOptions> options)
         return null;
     }
 
+    /// <summary>
+    /// Checks the client_endpoint the OAuth server named for a proven install: its host must be
+    /// allowed, and it must be https (or http where allowed). Null when acceptable, with the portal's
+    /// domain (host, and port when not the default) in <paramref name="domain"/>.
+    /// </summary>
+    public string? CheckEndpoint(string? clientEndpoint, out string domain)
+    {
+        domain = string.Empty;
+        if (string.IsNullOrWhiteSpace(clientEndpoint) || !Uri.TryCreate(clientEndpoint, UriKind.Absolute, out var endpoint)
+            || endpoint.HostNameType is not (UriHostNameType.Dns or UriHostNameType.IPv4 or UriHostNameType.IPv6))
+        {
+            return "The OAuth server named no valid client_endpoint.";
+        }
+
+        var host = endpoint.IdnHost.ToLowerInvariant();
+        if (!options.CurrentValue.EffectiveDomains().Any(p => Matches(p, host)))
+        {
+            return $"The OAuth server names the portal '{host}', which is not in Switchboard:Install:AllowedDomains.";
+        }
+
+        var insecure = endpoint.Scheme == Uri.UriSchemeHttp && options.CurrentValue.AllowInsecureHttp;
+        if (endpoint.Scheme != Uri.UriSchemeHttps && !insecure)
+        {
+            return "The client_endpoint the OAuth server names is not https.";
+        }
+
+        if (!string.IsNullOrEmpty(endpoint.UserInfo) || !string.IsNullOrEmpty(endpoint.Query) || !string.IsNullOrEmpty(endpoint.Fragment))
+        {
+            return "The client_endpoint the OAuth server names is not a plain URL.";
+        }
+
+        domain = endpoint.IsDefaultPort ? host : $"{host}:{endpoint.Port}";
+        return null;
+    }
+
     /// <summary>Wildcard <c>*.example.com</c> matches any subdomain of example.com, not example.com itself; a lone <c>*</c> matches every host.</summary>
     public static bool Matches(string pattern, string host)
     {

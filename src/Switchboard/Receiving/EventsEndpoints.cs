@@ -158,7 +158,7 @@ public sealed partial class EventReceiver(
             Verdict verdict;
             try
             {
-                verdict = await verifier.VerifyAsync(ev, http.RequestAborted).ConfigureAwait(false);
+                verdict = await verifier.VerifyAsync(ev, Remote(http), http.RequestAborted).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is System.Data.Common.DbException or TimeoutException or IOException or System.Net.Sockets.SocketException)
             {
@@ -208,7 +208,7 @@ public sealed partial class EventReceiver(
                     // The portal changed between the check and the commit (e.g. uninstalled meanwhile), or
                     // an uninstall for an uninstalled portal that is not a copy of the one it committed.
                     return verdict.Guard!.Kind == PortalGuardKind.DuplicateOnly
-                        ? Rejected(http, ev, Rejection.Uninstalled, "The portal has uninstalled Switchboard.")
+                        ? Rejected(http, ev, verdict.UnlessDuplicate?.Rejection ?? Rejection.Uninstalled, verdict.UnlessDuplicate?.Reason ?? "The portal has uninstalled Switchboard.")
                         : Rejected(http, ev, Rejection.UnknownPortal, "No installed portal has this auth[member_id] and auth[application_token].");
             }
         }
@@ -349,6 +349,7 @@ public sealed partial class EventReceiver(
         var (status, title, outcome) = rejection switch
         {
             Rejection.InstallRefused => (StatusCodes.Status403Forbidden, "Install refused", "forbidden"),
+            Rejection.TooManyPending => (StatusCodes.Status429TooManyRequests, "Too many pending verifications", "too_many_requests"),
 
             // Not the sender's fault and not a verdict on it: the portal could not be asked. Nothing is
             // stored and the portal's current token stays in force.

@@ -15,25 +15,42 @@ namespace Switchboard.Tests.Calls;
 public sealed class CallsCliTests : IAsyncLifetime
 {
     private readonly TestPortal _portal = TestPortal.Create("127.0.0.1");
+    private readonly TestPortal _other = TestPortal.Create("127.0.0.1");
+    private readonly TempDirectory _data = new();
     private SwitchboardServer _server = null!;
 
     public async Task InitializeAsync()
     {
-        // No REST settings: the server journals and folds the ledger; its reports wait (and say why).
-        _server = await SwitchboardServer.StartAsync(settings: new Dictionary<string, string?>
+        var settings = new Dictionary<string, string?>
         {
             ["Switchboard:Install:AllowedDomains"] = "127.0.0.1",
             ["Switchboard:Install:AllowInsecureHttp"] = "true",
             ["Switchboard:Outbox:MaxAttempts"] = "1",
             ["Switchboard:Outbox:PollInterval"] = "00:00:00.050",
             ["Switchboard:Ledger:PollInterval"] = "00:00:00.050",
-        });
-        (await _server.PostFormAsync(Bitrix24Events.Install(_portal))).EnsureSuccessStatusCode();
+        };
+
+        // The portals are installed (proven at the test OAuth server) by a server with the app's
+        // credentials; then the server runs without REST settings: it journals and folds the ledger,
+        // and its reports wait (and say why).
+        await using (var installing = await SwitchboardServer.StartAsync(settings: settings, dataDirectory: _data.Path))
+        {
+            (await installing.PostFormAsync(Bitrix24Events.Install(_portal))).EnsureSuccessStatusCode();
+            (await installing.PostFormAsync(Bitrix24Events.Install(_other))).EnsureSuccessStatusCode();
+        }
+
+        settings["Switchboard:Bitrix24:ClientId"] = null;
+        settings["Switchboard:Bitrix24:ClientSecret"] = null;
+        _server = await SwitchboardServer.StartAsync(settings: settings, dataDirectory: _data.Path);
     }
 
-    public async Task DisposeAsync() => await _server.DisposeAsync();
+    public async Task DisposeAsync()
+    {
+        await _server.DisposeAsync();
+        _data.Dispose();
+    }
 
-    private string Data => _server.DataDirectory!;
+    private string Data => _data.Path;
 
     private async Task<string> ClickAsync()
     {
@@ -116,8 +133,7 @@ public sealed class CallsCliTests : IAsyncLifetime
     [Fact]
     public async Task The_same_CALL_ID_from_two_portals_is_two_calls_and_the_CLI_asks_which()
     {
-        var other = TestPortal.Create("127.0.0.1");
-        (await _server.PostFormAsync(Bitrix24Events.Install(other))).EnsureSuccessStatusCode();
+        var other = _other;
         var callId = Bitrix24Events.NewCallId();
         (await _server.PostFormAsync(Bitrix24Events.ExternalCallStart(_portal, callId))).EnsureSuccessStatusCode();
         (await _server.PostFormAsync(Bitrix24Events.ExternalCallStart(other, callId))).EnsureSuccessStatusCode();

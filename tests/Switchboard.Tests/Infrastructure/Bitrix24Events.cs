@@ -7,8 +7,16 @@ namespace Switchboard.Tests.Infrastructure;
 /// <summary>A Bitrix24 portal as the tests pretend to be it: its ids, its host and its secrets.</summary>
 public sealed record TestPortal(string MemberId, string Domain, string ApplicationToken, string AccessToken, string RefreshToken)
 {
-    public static TestPortal Create(string domain = "acme.bitrix24.com") => new(
-        Hex(16), domain, Hex(16), "at" + Hex(12), "rt" + Hex(12));
+    /// <summary>A new portal whose install the test OAuth server (<see cref="TestOAuth"/>) proves.</summary>
+    public static TestPortal Create(string domain = "acme.bitrix24.com")
+    {
+        var portal = new TestPortal(Hex(16), domain, Hex(16), "at" + Hex(12), "rt" + Hex(12));
+        TestOAuth.Register(portal);
+        return portal;
+    }
+
+    /// <summary>A portal the OAuth server knows nothing of: its install is refused.</summary>
+    public static TestPortal Unknown(string domain = "acme.bitrix24.com") => new(Hex(16), domain, Hex(16), "at" + Hex(12), "rt" + Hex(12));
 
     public string ClientEndpoint => $"https://{Domain}/rest/";
 

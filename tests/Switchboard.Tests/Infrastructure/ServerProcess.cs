@@ -75,7 +75,7 @@ public sealed class ServerProcess : IAsyncDisposable
         info.ArgumentList.Add("serve");
         info.ArgumentList.Add("--urls");
         info.ArgumentList.Add($"http://127.0.0.1:{port}");
-        foreach (var a in storeArguments)
+        foreach (var a in TestOAuth.Arguments().Concat(storeArguments))
         {
             info.ArgumentList.Add(a);
         }

@@ -45,12 +45,11 @@ public sealed class SwitchboardServer : IAsyncDisposable
     public static async Task<SwitchboardServer> StartAsync(string? postgres = null, IReadOnlyDictionary<string, string?>? settings = null, string? dataDirectory = null)
     {
         var data = postgres is null && dataDirectory is null ? new TempDirectory() : null;
-        var overrides = new Dictionary<string, string?>
-        {
-            ["urls"] = "http://127.0.0.1:0",
-            ["Logging:LogLevel:Default"] = "Debug",
-            ["Logging:LogLevel:Microsoft"] = "Warning",
-        };
+        // Installs are proven at an OAuth server: the test one, unless the settings name another.
+        var overrides = TestOAuth.Settings();
+        overrides["urls"] = "http://127.0.0.1:0";
+        overrides["Logging:LogLevel:Default"] = "Debug";
+        overrides["Logging:LogLevel:Microsoft"] = "Warning";
         if (postgres is not null)
         {
             overrides["Switchboard:Store:PostgresConnectionString"] = postgres;

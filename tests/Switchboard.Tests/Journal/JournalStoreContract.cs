@@ -37,9 +37,9 @@ public abstract class JournalStoreContract : IAsyncLifetime
         new(memberId, domain, $"https://{domain}/rest/", "https://oauth.bitrix.info/rest/", "telephony,crm", "L", tokenHash, "1", "en",
             new PortalTokens("access-secret", "refresh-secret", T0.AddHours(1), 1));
 
-    private async Task InstallAsync(string memberId, string tokenHash)
+    private async Task InstallAsync(string memberId, string tokenHash, string? untrusted = null)
     {
-        var r = await Store.AppendAsync([Event(memberId, "install-" + memberId + tokenHash[..4], name: "ONAPPINSTALL", callId: null, change: Install(memberId, tokenHash))], default);
+        var r = await Store.AppendAsync([Event(memberId, "install-" + memberId + tokenHash[..4] + (untrusted is null ? "" : "u"), name: "ONAPPINSTALL", callId: null, change: Install(memberId, tokenHash) with { Untrusted = untrusted })], default);
         r[0].Status.Should().Be(AppendStatus.Stored);
     }
 
@@ -324,11 +324,16 @@ public abstract class JournalStoreContract : IAsyncLifetime
         (await Store.ListPortalsAsync(default)).Single().InstallRefused.Should().NotBeNull();
         (await Store.AppendAsync([Event("m1", "after-refusal", PortalGuard.Token(Hash('a')))], default))[0].Status.Should().Be(AppendStatus.PortalRejected);
 
-        await InstallAsync("m1", Hash('b'));
-        (await Store.FindPortalAsync("m1", default))!.InstallRefused.Should().NotBeNull("only a verified install lifts the mark, not any install");
+        // An install carries its own verdict: one kept pending (not proven yet) keeps the portal untrusted,
+        // and one the OAuth server proved lifts the mark.
+        await InstallAsync("m1", Hash('b'), untrusted: "Pending: not proven yet");
+        (await Store.FindPortalAsync("m1", default))!.InstallRefused.Should().Be("Pending: not proven yet");
         await Store.SetInstallRefusedAsync("m1", null, default);
         (await Store.FindPortalAsync("m1", default))!.InstallRefused.Should().BeNull();
         (await Store.AppendAsync([Event("m1", "verified", PortalGuard.Token(Hash('b')))], default))[0].Status.Should().Be(AppendStatus.Stored);
+        await Store.SetInstallRefusedAsync("m1", "NO_AUTH_FOUND (HTTP 401)", default);
+        await InstallAsync("m1", Hash('c'));
+        (await Store.FindPortalAsync("m1", default))!.InstallRefused.Should().BeNull("a proven install lifts the mark");
     }
 
     [Fact]

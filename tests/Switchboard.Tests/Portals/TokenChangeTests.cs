@@ -7,9 +7,9 @@ namespace Switchboard.Tests.Portals;
 
 /// <summary>
 /// A new application token for a portal that is installed here (ONAPPINSTALL or ONAPPUPDATE) takes
-/// effect only once the portal itself accepts the event's access token (app.info at the stored
-/// endpoint). Without that, anyone who knows a member_id and its domain could replace the portal's
-/// token: take over its events, or lock it out (its own events then get 401 and are lost).
+/// effect only once the OAuth server exchanges the event's refresh token for this portal. Without
+/// that, anyone who knows a member_id and its domain could replace the portal's token: take over its
+/// events, or lock it out (its own events then get 401 and are lost).
 /// </summary>
 public sealed class TokenChangeTests
 {
@@ -75,6 +75,25 @@ public sealed class TokenChangeTests
         response.Content.Headers.ContentType!.MediaType.Should().Be("application/problem+json");
         (await PortalOf(lab)).TokenHash.Should().Be(before.TokenHash);
         (await lab.Server.Store.CountEventsAsync(default)).Should().Be(events, "nothing is stored");
+        await ShouldStillReceiveAsync(lab);
+    }
+
+    [Fact]
+    public async Task A_flood_of_one_forged_token_costs_one_check_at_the_OAuth_server()
+    {
+        await using var lab = await PortalLab.StartAsync();
+        await PortalLab.WaitForSetupAsync(lab.Server, 1);
+        int Checks() => lab.Emulator.State.RequestLog.Count(r => r.Method == "oauth/token");
+        var before = Checks();
+
+        for (var i = 0; i < 20; i++)
+        {
+            // A new refresh token each time, the same forged application token.
+            var response = await lab.Server.PostFormAsync(Forged(lab, "ONAPPUPDATE", "attacker-token", accessToken: "at" + TestPortal.Hex(8)));
+            response.StatusCode.Should().Be(HttpStatusCode.Forbidden);
+        }
+
+        Checks().Should().Be(before + 1, "a refusal is remembered per portal and application token");
         await ShouldStillReceiveAsync(lab);
     }
 

@@ -14,11 +14,14 @@ public sealed class EmulatorInstallTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _emulator.DisposeAsync();
 
-    private static Dictionary<string, string?> Lab(bool allowHttp) => new()
+    // The emulator is the OAuth server the install is proven at.
+    private Dictionary<string, string?> Lab(bool allowHttp)
     {
-        ["Switchboard:Install:AllowedDomains"] = "127.0.0.1",
-        ["Switchboard:Install:AllowInsecureHttp"] = allowHttp ? "true" : "false",
-    };
+        var settings = _emulator.SwitchboardSettings();
+        settings["Switchboard:Install:AllowedDomains"] = "127.0.0.1";
+        settings["Switchboard:Install:AllowInsecureHttp"] = allowHttp ? "true" : "false";
+        return settings;
+    }
 
     [Fact]
     public async Task An_install_sent_by_the_emulator_creates_the_portal_and_its_events_are_verified()

@@ -85,9 +85,11 @@ public sealed class PostgresReceivingTests : ReceivingContract
         var viaForwarder = new Npgsql.NpgsqlConnectionStringBuilder(db.ConnectionString) { Host = "127.0.0.1", Port = forwarder.Port, Timeout = 2 }.ConnectionString;
 
         await using var server = await SwitchboardServer.StartAsync(postgres: viaForwarder);
+        // A portal of its own: the fixture's portal was installed (its refresh token exchanged) elsewhere.
+        var portal = TestPortal.Create();
 
         (await server.Client.GetAsync("/readyz")).StatusCode.Should().Be(HttpStatusCode.ServiceUnavailable);
-        await ShouldBeProblemAsync(await server.PostFormAsync(Bitrix24Events.Install(Portal)), HttpStatusCode.ServiceUnavailable);
+        await ShouldBeProblemAsync(await server.PostFormAsync(Bitrix24Events.Install(portal)), HttpStatusCode.ServiceUnavailable);
 
         forwarder.Start();
         var deadline = DateTime.UtcNow.AddSeconds(60);
@@ -96,8 +98,8 @@ public sealed class PostgresReceivingTests : ReceivingContract
             DateTime.UtcNow.Should().BeBefore(deadline, "the schema is created once PostgreSQL is reachable");
         }
 
-        (await server.PostFormAsync(Bitrix24Events.Install(Portal))).StatusCode.Should().Be(HttpStatusCode.OK);
-        (await server.PostFormAsync(Bitrix24Events.ExternalCallStart(Portal))).StatusCode.Should().Be(HttpStatusCode.OK);
+        (await server.PostFormAsync(Bitrix24Events.Install(portal))).StatusCode.Should().Be(HttpStatusCode.OK);
+        (await server.PostFormAsync(Bitrix24Events.ExternalCallStart(portal))).StatusCode.Should().Be(HttpStatusCode.OK);
     }
 
     [Fact]

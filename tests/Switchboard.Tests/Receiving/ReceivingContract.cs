@@ -245,7 +245,7 @@ public abstract class ReceivingContract : IAsyncLifetime
     }
 
     [Fact]
-    public async Task An_install_within_the_policy_creates_the_portal_with_its_tokens()
+    public async Task An_install_within_the_policy_creates_the_portal_with_the_OAuth_servers_tokens()
     {
         var portal = await Server.Store.FindPortalAsync(Portal.MemberId, default);
 
@@ -253,15 +253,19 @@ public abstract class ReceivingContract : IAsyncLifetime
         portal!.Domain.Should().Be(Portal.Domain);
         portal.ClientEndpoint.Should().Be(Portal.ClientEndpoint);
         portal.State.Should().Be(PortalState.Installed);
-        (await Server.Store.GetPortalTokensAsync(Portal.MemberId, default))!.RefreshToken.Should().Be(Portal.RefreshToken);
+        // The install's refresh token was exchanged to prove it (and is spent): the new pair is kept.
+        var tokens = (await Server.Store.GetPortalTokensAsync(Portal.MemberId, default))!;
+        tokens.RefreshToken.Should().NotBeNullOrEmpty().And.NotBe(Portal.RefreshToken);
+        tokens.AccessToken.Should().NotBeNullOrEmpty().And.NotBe(Portal.AccessToken);
     }
 
     [Theory]
     [InlineData("300000000000")] // past year 9999 when added to now: threw, answered 500
     [InlineData("-5")]
-    public async Task An_install_with_an_absurd_expires_in_is_stored_with_an_unknown_expiry_never_a_5xx(string expiresIn)
+    public async Task A_reinstall_with_an_absurd_expires_in_is_stored_with_an_unknown_expiry_never_a_5xx(string expiresIn)
     {
-        var portal = TestPortal.Create();
+        // A reinstall with the portal's own application token keeps the tokens it brings.
+        var portal = Portal;
         var auth = Bitrix24Events.Auth(portal);
         auth["expires_in"] = expiresIn;
 

@@ -18,6 +18,8 @@ public sealed partial class PortalSetupHandler(
     TelephonyClient telephony,
     IJournalStore store,
     PortalDirectory portals,
+    Bitrix24.OAuth.OAuthServerClient oauth,
+    InstallPolicy policy,
     IOptions<Bitrix24RestOptions> restOptions,
     IOptionsMonitor<PortalSetupOptions> options,
     TimeProvider time,
@@ -83,7 +85,7 @@ public sealed partial class PortalSetupHandler(
         {
             // Several installs or updates of one portal waiting together need one run: each run does
             // everything again on the portal's current tokens.
-            var outcome = await RunAsync(memberId, cancellationToken).ConfigureAwait(false);
+            var outcome = await RunBoundedAsync(memberId, cancellationToken).ConfigureAwait(false);
             foreach (var entry in valid)
             {
                 outcomes[entry.Id] = outcome;
@@ -91,6 +93,32 @@ public sealed partial class PortalSetupHandler(
         }
 
         return outcomes;
+    }
+
+    // One portal's set-up never holds the others' for long: see PortalSetupOptions.MaxRunTime.
+    private async Task<CommandOutcome> RunBoundedAsync(string memberId, CancellationToken cancellationToken)
+    {
+        var limit = options.CurrentValue.MaxRunTime;
+        using var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        budget.CancelAfter(limit);
+        try
+        {
+            var outcome = await RunAsync(memberId, budget.Token).ConfigureAwait(false);
+            return budget.IsCancellationRequested && !cancellationToken.IsCancellationRequested && outcome is not CommandOutcome.Done
+                ? Overran(memberId, limit)
+                : outcome;
+        }
+        catch (OperationCanceledException) when (budget.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            return Overran(memberId, limit);
+        }
+    }
+
+    private CommandOutcome.Retry Overran(string memberId, TimeSpan limit)
+    {
+        var text = $"The set-up took longer than {PortalSetupOptions.SectionName}:MaxRunTime ({limit.TotalSeconds:0} s); it is retried, so other portals' set-ups do not wait behind it.";
+        LogFailed(logger, memberId, "all", text);
+        return CommandOutcome.Retry.Until(text, null, time.GetUtcNow());
     }
 
     /// <summary>Runs every step for the portal and says how it went.</summary>
@@ -112,6 +140,18 @@ public sealed partial class PortalSetupHandler(
             await RecordAsync(memberId, Steps.Verify, SetupStatus.Failed, text, cancellationToken).ConfigureAwait(false);
             await RecordNotRunAsync(memberId, Steps.Verify, cancellationToken).ConfigureAwait(false);
             return new CommandOutcome.Defer(text, TimeSpan.FromMinutes(1));
+        }
+
+        if (portal.InstallRefused?.StartsWith(EventVerifier.PendingPrefix, StringComparison.Ordinal) == true)
+        {
+            var pending = await ProvePendingAsync(memberId, cancellationToken).ConfigureAwait(false);
+            if (pending is not null)
+            {
+                await RecordNotRunAsync(memberId, Steps.Verify, cancellationToken).ConfigureAwait(false);
+                return pending;
+            }
+
+            portal = await store.FindPortalAsync(memberId, cancellationToken).ConfigureAwait(false) ?? portal;
         }
 
         var verified = await VerifyAsync(memberId, portal, cancellationToken).ConfigureAwait(false);
@@ -192,6 +232,62 @@ public sealed partial class PortalSetupHandler(
         await RecordAsync(memberId, Steps.Verify, SetupStatus.Ok,
             $"app.info: installed, status {v.Status?.Code ?? "?"}, version {v.Version ?? "?"}.", cancellationToken).ConfigureAwait(false);
         return null;
+    }
+
+    /// <summary>
+    /// An install kept pending because it could not be proven when it arrived (no client credentials,
+    /// or the OAuth server did not answer): its stored refresh token is exchanged at the OAuth server
+    /// now (REFERENCE.md §3.3), and the portal takes the endpoint and the pair the server names. Null
+    /// when proven; otherwise the outcome to return.
+    /// </summary>
+    private async Task<CommandOutcome?> ProvePendingAsync(string memberId, CancellationToken cancellationToken)
+    {
+        var tokens = await store.GetPortalTokensAsync(memberId, cancellationToken).ConfigureAwait(false);
+        string? refusal = null;
+        if (tokens?.RefreshToken is not { Length: > 0 } refreshToken)
+        {
+            refusal = "The pending install has no refresh token to prove it with.";
+        }
+        else
+        {
+            var result = await oauth.ExchangeAsync(refreshToken, restOptions.Value.AttemptTimeout).ConfigureAwait(false);
+            if (!result.IsSuccess)
+            {
+                if (result.Error.Kind != RestErrorKind.InvalidGrant)
+                {
+                    var text = $"The OAuth server could not prove the pending install: {result.Error}";
+                    await RecordAsync(memberId, Steps.Verify, SetupStatus.Failed, text, cancellationToken).ConfigureAwait(false);
+                    return CommandOutcome.Retry.Until(text, result.Error.RetryAt, time.GetUtcNow());
+                }
+
+                refusal = $"The OAuth server refused the pending install's refresh token: {result.Error}";
+            }
+            else if (!string.Equals(result.Value.MemberId, memberId, StringComparison.OrdinalIgnoreCase))
+            {
+                refusal = "The OAuth server issued the pending install's refresh token for another portal (member_id differs).";
+            }
+            else if (policy.CheckEndpoint(result.Value.ClientEndpoint, out var domain) is { } endpointRefusal)
+            {
+                refusal = endpointRefusal;
+            }
+            else
+            {
+                // The pair is stored first: the exchanged refresh token is spent.
+                var grant = result.Value;
+                await store.SavePortalTokensAsync(memberId, grant.Tokens.AccessToken, grant.Tokens.RefreshToken, grant.Tokens.ExpiresAt, CancellationToken.None).ConfigureAwait(false);
+                await store.SetPortalEndpointAsync(memberId, grant.ClientEndpoint!, domain, cancellationToken).ConfigureAwait(false);
+                await store.SetInstallRefusedAsync(memberId, null, cancellationToken).ConfigureAwait(false);
+                portals.Invalidate(memberId);
+                LogProven(logger, memberId);
+                return null;
+            }
+        }
+
+        await store.SetInstallRefusedAsync(memberId, refusal, cancellationToken).ConfigureAwait(false);
+        portals.Invalidate(memberId);
+        await RecordAsync(memberId, Steps.Verify, SetupStatus.Failed, refusal + " Events of this portal are refused until an install is verified.", cancellationToken).ConfigureAwait(false);
+        LogRefused(logger, memberId, refusal);
+        return new CommandOutcome.Fail(refusal);
     }
 
     /// <summary>
@@ -387,6 +483,9 @@ public sealed partial class PortalSetupHandler(
 
     [LoggerMessage(EventId = 3102, Level = LogLevel.Warning, Message = "Portal {MemberId} setup step {Step} failed: {Detail}")]
     private static partial void LogFailed(ILogger logger, string memberId, string step, string detail);
+
+    [LoggerMessage(EventId = 3104, Level = LogLevel.Information, Message = "Portal {MemberId}'s pending install was proven at the OAuth server")]
+    private static partial void LogProven(ILogger logger, string memberId);
 
     [LoggerMessage(EventId = 3103, Level = LogLevel.Warning, Message = "Portal {MemberId} refused the install's tokens; its events are refused until an install is verified: {Reason}")]
     private static partial void LogRefused(ILogger logger, string memberId, string reason);

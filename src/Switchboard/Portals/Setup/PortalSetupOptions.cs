@@ -20,6 +20,13 @@ public sealed class PortalSetupOptions
     /// <summary>The absolute URL where Bitrix24 reaches this server, e.g. <c>https://switchboard.example.com/</c>.</summary>
     public string? PublicUrl { get; set; }
 
+    /// <summary>
+    /// Longest run of one portal's set-up (default 30 s). The outbox runs a batch's portals side by side
+    /// and claims the next batch when all are done, so a portal that answers slowly would hold every
+    /// other portal's set-up; past this the run stops and is retried (every step is safe to repeat).
+    /// </summary>
+    public TimeSpan MaxRunTime { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>The external lines to add to every portal (<c>telephony.externalLine.add</c>).</summary>
     public IList<LineSettings> Lines { get; } = [];
 
