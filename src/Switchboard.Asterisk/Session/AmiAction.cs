@@ -41,6 +41,6 @@ public sealed record AmiResponse(AmiMessage Message, IReadOnlyList<Events.AmiEve
     /// <summary><c>Message:</c>.</summary>
     public string? Text => Message["Message"];
 
-    /// <summary>The <c>Output:</c> lines of a <c>Command</c> action, in order.</summary>
+    /// <summary>The <c>Output:</c> lines of a <c>Command</c> action, in order (the raw text of a pre-14 <c>Response: Follows</c> answer reads the same way).</summary>
     public IReadOnlyList<string> Output => Message.GetAll("Output");
 }

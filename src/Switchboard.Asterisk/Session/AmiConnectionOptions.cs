@@ -40,7 +40,10 @@ public sealed class AmiConnectionOptions
     /// <summary>A <c>Ping</c> goes out when nothing was received for this long.</summary>
     public TimeSpan PingInterval { get; set; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>Nothing received (not even a Pong) for this long: the connection is declared dead and closed.</summary>
+    /// <summary>
+    /// Nothing received (not even a Pong) for this long: the connection is declared dead and closed. A ping
+    /// must have gone unanswered for DeadAfter − PingInterval first, so it must be longer than <see cref="PingInterval"/>.
+    /// </summary>
     public TimeSpan DeadAfter { get; set; } = TimeSpan.FromSeconds(15);
 
     /// <summary>Bounds on what the peer may send.</summary>

@@ -24,6 +24,8 @@ public sealed class AmiProtocolException(string message) : IOException(message);
 /// <summary>
 /// Reads AMI from a <see cref="PipeReader"/>: the one-line banner, then packets. Accepts CRLF or LF line
 /// ends, as Asterisk does. Used by the client (responses and events) and by the emulator (actions).
+/// A pre-14 <c>Command</c> answer (<c>Response: Follows</c>, raw text, <c>--END COMMAND--</c>) is read
+/// into <c>Output</c> fields like AMI 11's.
 /// </summary>
 /// <remarks>
 /// Each complete line is consumed from the pipe as soon as it is parsed, so the pipe never holds more
@@ -37,6 +39,7 @@ public sealed class AmiFrameReader
     private readonly AmiLimits _limits;
     private readonly List<KeyValuePair<string, string>> _fields = [];
     private long _packetBytes;
+    private bool _rawOutput;
 
     /// <summary>A reader of <paramref name="reader"/>, within <paramref name="limits"/> (the defaults when null).</summary>
     public AmiFrameReader(PipeReader reader, AmiLimits? limits = null)
@@ -69,7 +72,8 @@ public sealed class AmiFrameReader
             }
             finally
             {
-                _reader.AdvanceTo(consumed, buffer.End);
+                // Examined up to the end only when no line was found: what follows the banner may already be here.
+                _reader.AdvanceTo(consumed, banner is null ? buffer.End : consumed);
             }
 
             if (banner is not null)
@@ -104,7 +108,9 @@ public sealed class AmiFrameReader
             }
             finally
             {
-                _reader.AdvanceTo(consumed, buffer.End);
+                // A returned packet may be followed by whole packets already read: mark only what was
+                // parsed as examined, or the next ReadAsync would wait for new bytes before looking at them.
+                _reader.AdvanceTo(consumed, message is null ? buffer.End : consumed);
             }
 
             if (message is not null)
@@ -124,6 +130,13 @@ public sealed class AmiFrameReader
             rest = rest.Slice(next);
             consumed = next;
 
+            if (_rawOutput)
+            {
+                CheckPacketLimits();
+                ReadRawOutputLine(line);
+                continue;
+            }
+
             if (line.IsEmpty)
             {
                 if (_fields.Count == 0)
@@ -132,23 +145,16 @@ public sealed class AmiFrameReader
                     continue;
                 }
 
-                var message = new AmiMessage(_fields);
+                var message = new AmiMessage([.. _fields]);
                 _fields.Clear();
                 _packetBytes = 0;
                 return message;
             }
 
-            if (_packetBytes > _limits.MaxPacketBytes)
-            {
-                throw new AmiProtocolException($"An AMI packet is longer than {_limits.MaxPacketBytes} bytes.");
-            }
-
-            if (_fields.Count >= _limits.MaxFields)
-            {
-                throw new AmiProtocolException($"An AMI packet has more than {_limits.MaxFields} fields.");
-            }
-
-            _fields.Add(ParseField(line));
+            CheckPacketLimits();
+            var field = ParseField(line);
+            _rawOutput = _fields.Count == 0 && IsFollows(field);
+            _fields.Add(field);
         }
 
         if (_packetBytes + rest.Length > _limits.MaxPacketBytes + 2L)
@@ -157,6 +163,64 @@ public sealed class AmiFrameReader
         }
 
         return null;
+    }
+
+    private void CheckPacketLimits()
+    {
+        if (_packetBytes > _limits.MaxPacketBytes)
+        {
+            throw new AmiProtocolException($"An AMI packet is longer than {_limits.MaxPacketBytes} bytes.");
+        }
+
+        if (_fields.Count >= _limits.MaxFields)
+        {
+            throw new AmiProtocolException($"An AMI packet has more than {_limits.MaxFields} fields.");
+        }
+    }
+
+    private static bool IsFollows(KeyValuePair<string, string> field) =>
+        field.Key.Equals("Response", StringComparison.OrdinalIgnoreCase) && field.Value.Equals("Follows", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// A line of a <c>Command</c> answer as AMI before Asterisk 14 sends it (AMI 2.x, main/manager.c
+    /// action_command): <c>Response: Follows</c>, <c>Privilege</c> and <c>ActionID</c>, then the CLI's raw
+    /// text, blank lines included, ended by <c>--END COMMAND--</c> (glued to the last line when the text has
+    /// no final newline). Each raw line becomes an <c>Output</c> field, as AMI 11 sends them.
+    /// </summary>
+    private void ReadRawOutputLine(ReadOnlySequence<byte> line)
+    {
+        const string End = "--END COMMAND--";
+        var text = Decode(line);
+        if (text.EndsWith(End, StringComparison.Ordinal))
+        {
+            _rawOutput = false;
+            text = text[..^End.Length];
+            if (text.Length == 0)
+            {
+                return;
+            }
+        }
+        else if (!_fields.Exists(f => f.Key == "Output") && !line.IsEmpty && TryHeader(line) is { } header)
+        {
+            _fields.Add(header);
+            return;
+        }
+
+        _fields.Add(new("Output", text));
+    }
+
+    private static KeyValuePair<string, string>? TryHeader(ReadOnlySequence<byte> line)
+    {
+        var reader = new SequenceReader<byte>(line);
+        if (!reader.TryReadTo(out ReadOnlySequence<byte> _, (byte)':'))
+        {
+            return null;
+        }
+
+        var field = ParseField(line);
+        return field.Key.Equals("Privilege", StringComparison.OrdinalIgnoreCase) || field.Key.Equals("ActionID", StringComparison.OrdinalIgnoreCase)
+            ? field
+            : null;
     }
 
     /// <summary>
@@ -204,26 +268,35 @@ public sealed class AmiFrameReader
     /// </summary>
     private static KeyValuePair<string, string> ParseField(ReadOnlySequence<byte> line)
     {
-        var text = Decode(line);
-        var colon = text.IndexOf(':', StringComparison.Ordinal);
-        if (colon <= 0)
+        if (line.IsSingleSegment)
+        {
+            return ParseField(line.FirstSpan);
+        }
+
+        // A line split across pipe segments; it is at most MaxLineBytes long.
+        var rented = ArrayPool<byte>.Shared.Rent(checked((int)line.Length));
+        try
+        {
+            line.CopyTo(rented);
+            return ParseField(rented.AsSpan(0, (int)line.Length));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    private static KeyValuePair<string, string> ParseField(ReadOnlySpan<byte> line)
+    {
+        var colon = line.IndexOf((byte)':');
+        var key = colon < 0 ? default : line[..colon].Trim((byte)' ');
+        if (key.IsEmpty)
         {
             throw new AmiProtocolException("An AMI line is not 'Key: Value'.");
         }
 
-        var key = text[..colon].Trim();
-        if (key.Length == 0)
-        {
-            throw new AmiProtocolException("An AMI line has an empty key.");
-        }
-
-        var valueStart = colon + 1;
-        while (valueStart < text.Length && text[valueStart] == ' ')
-        {
-            valueStart++;
-        }
-
-        return new(key, text[valueStart..]);
+        var value = line[(colon + 1)..].TrimStart((byte)' ');
+        return new(Encoding.UTF8.GetString(key), value.IsEmpty ? string.Empty : Encoding.UTF8.GetString(value));
     }
 
     private static string Decode(ReadOnlySequence<byte> line) => Encoding.UTF8.GetString(line);

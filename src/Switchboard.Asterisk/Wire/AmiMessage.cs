@@ -38,6 +38,12 @@ public sealed class AmiMessage : IReadOnlyList<KeyValuePair<string, string>>
         }
     }
 
+    /// <summary>
+    /// A packet the frame reader parsed: keys are non-empty and colon-free and no value holds LF by
+    /// construction, so the checks are skipped. A lone CR inside a value is kept as Asterisk sent it.
+    /// </summary>
+    internal AmiMessage(KeyValuePair<string, string>[] parsed) => _fields = parsed;
+
     /// <summary>The first value of <paramref name="key"/>, or null when absent.</summary>
     public string? this[string key]
     {

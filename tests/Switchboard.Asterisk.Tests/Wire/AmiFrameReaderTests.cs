@@ -86,6 +86,21 @@ public sealed class AmiFrameReaderTests
     }
 
     [Fact]
+    public async Task Packets_that_arrive_together_are_each_returned_without_waiting_for_more_bytes()
+    {
+        var pipe = new Pipe();
+        await pipe.Writer.WriteAsync("Asterisk Call Manager/11.0.0\r\nResponse: Success\r\nActionID: 1\r\n\r\nEvent: A\r\n\r\nEvent: B\r\n\r\n"u8.ToArray());
+        var reader = new AmiFrameReader(pipe.Reader);
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+
+        (await reader.ReadBannerAsync(deadline.Token)).Should().Be("Asterisk Call Manager/11.0.0");
+        (await reader.ReadMessageAsync(deadline.Token))!.ActionId.Should().Be("1");
+        (await reader.ReadMessageAsync(deadline.Token))!.EventName.Should().Be("A");
+        (await reader.ReadMessageAsync(deadline.Token))!.EventName.Should().Be("B");
+        await pipe.Writer.CompleteAsync();
+    }
+
+    [Fact]
     public async Task Blank_lines_between_packets_are_skipped()
     {
         var reader = ReaderOf("\r\n\r\nEvent: A\r\n\r\n\r\n\n\r\nEvent: B\r\n\r\n\r\n");
@@ -122,6 +137,14 @@ public sealed class AmiFrameReaderTests
     }
 
     [Fact]
+    public async Task A_lone_CR_inside_a_value_is_kept_not_a_failure()
+    {
+        var reader = ReaderOf("Event: Newexten\r\nAppData: a\rb\r\n\r\n");
+
+        (await reader.ReadMessageAsync(CancellationToken.None))!["AppData"].Should().Be("a\rb");
+    }
+
+    [Fact]
     public async Task Command_output_lines_are_Output_fields_in_order()
     {
         var reader = ReaderOf("Response: Success\r\nActionID: 8\r\nMessage: Command output follows\r\nOutput: line one\r\nOutput: \r\nOutput: line: three\r\n\r\n");
@@ -129,6 +152,45 @@ public sealed class AmiFrameReaderTests
         var message = (await ReadAllAsync(reader)).Single();
 
         message.GetAll("Output").Should().Equal("line one", string.Empty, "line: three");
+    }
+
+    [Fact]
+    public async Task A_pre_14_Command_answer_in_raw_text_reads_as_Output_lines()
+    {
+        // Asterisk 13 (AMI 2.x): the CLI text as is, a blank line and a Key: Value look-alike included.
+        var reader = ReaderOf(
+            "Response: Follows\r\nPrivilege: Command\r\nActionID: 8\r\n"
+            + "Channel              Location             State   Application(Data)\n"
+            + "\n"
+            + "Note: 0 active channels\n"
+            + "--END COMMAND--\r\n\r\n"
+            + "Response: Follows\r\nPrivilege: Command\r\nActionID: 9\r\nno newline at the end--END COMMAND--\r\n\r\n"
+            + "Event: After\r\n\r\n");
+
+        var messages = await ReadAllAsync(reader);
+
+        messages.Should().HaveCount(3);
+        messages[0].ActionId.Should().Be("8");
+        messages[0]["Privilege"].Should().Be("Command");
+        messages[0].GetAll("Output").Should().Equal(
+            "Channel              Location             State   Application(Data)", string.Empty, "Note: 0 active channels");
+        messages[1].GetAll("Output").Should().Equal("no newline at the end");
+        messages[2].EventName.Should().Be("After");
+    }
+
+    [Fact]
+    public async Task A_raw_Command_answer_that_never_ends_is_bounded_by_the_limits()
+    {
+        var text = new StringBuilder("Response: Follows\r\nPrivilege: Command\r\n");
+        for (var i = 0; i < 1000; i++)
+        {
+            text.Append("line ").Append(i).Append("\r\n\r\n");
+        }
+
+        var reader = ReaderOf(text.ToString());
+
+        await FluentActions.Awaiting(() => reader.ReadMessageAsync(CancellationToken.None).AsTask())
+            .Should().ThrowAsync<AmiProtocolException>().WithMessage("*512 fields*");
     }
 
     [Fact]
@@ -158,7 +220,7 @@ public sealed class AmiFrameReaderTests
     [Fact]
     public async Task A_line_that_is_not_Key_Value_is_a_protocol_error()
     {
-        var reader = ReaderOf("Response: Follows\r\nthis is raw text\r\n\r\n");
+        var reader = ReaderOf("Response: Success\r\nthis is raw text\r\n\r\n");
 
         await FluentActions.Awaiting(() => reader.ReadMessageAsync(CancellationToken.None).AsTask())
             .Should().ThrowAsync<AmiProtocolException>();
