@@ -167,7 +167,7 @@ internal sealed class Pbx(AsteriskEmulatorOptions options, TimeProvider time)
         ch.Gone = true;
         Channels.Remove(ch.Name);
         Emit("Hangup", "call,all", [.. ch.Snapshot(), new("Cause", cause.ToString(CultureInfo.InvariantCulture)), new("Cause-txt", CauseText(cause))]);
-        ch.Recorder?.CloseSoon(Options.RecordingCloseDelay, Time);
+        ch.Recorder?.CloseSoon(Options.RecordingCloseDelay, Time, Now);
         ch.Call?.Signal();
     }
 

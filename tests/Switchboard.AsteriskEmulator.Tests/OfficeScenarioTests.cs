@@ -207,6 +207,21 @@ public sealed class OfficeScenarioTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Recording_grows_while_the_call_runs()
+    {
+        await using var emulator = await Emulators.StartAsync(speed: 2, output: output);
+        await using var client = await RawAmiClient.LoginAsync(emulator.Port);
+        var call = emulator.StartInboundCall("+79161234567", "74951234567");
+        var name = await client.WaitForAsync(m => m.EventName == "VarSet" && m["Variable"] == "MIXMONITOR_FILENAME");
+
+        await SessionTests.WaitUntilAsync(() => new FileInfo(name["Value"]!).Length > 44 + 8000);
+
+        call.Ended.IsCompleted.Should().BeFalse("audio is written while the call is still up");
+        emulator.HangupAll();
+        await call.Ended.WaitAsync(TimeSpan.FromSeconds(20));
+    }
+
+    [Fact]
     public async Task Durations_are_reported_in_emulated_seconds_at_any_speed()
     {
         await using var emulator = await Emulators.StartAsync(speed: 40, output: output);
