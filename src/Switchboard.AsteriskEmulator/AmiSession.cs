@@ -168,7 +168,7 @@ internal sealed partial class AmiSession : IAsyncDisposable
 
     private async Task ReadLoopAsync()
     {
-        var reader = new AmiFrameReader(new ProgressPipeReader(PipeReader.Create(_stream, new StreamPipeReaderOptions(leaveOpen: true))));
+        var reader = new AmiFrameReader(PipeReader.Create(_stream, new StreamPipeReaderOptions(leaveOpen: true)));
         try
         {
             while (!_cts.IsCancellationRequested)

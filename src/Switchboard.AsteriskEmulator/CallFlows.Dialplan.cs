@@ -118,7 +118,7 @@ internal sealed partial class CallFlows
         var dir = _o.RecordingDirectory ?? Path.Combine(Path.GetTempPath(), "switchboard-asterisk-rec");
         var path = Path.Combine(dir, $"{prefix}-{ch.Uniqueid}.wav");
         pbx.Newexten(ch, "MixMonitor", path, priority);
-        ch.Recorder = new WavRecorder(path, () => pbx.Now, pbx.Time, TimeSpan.FromMilliseconds(200));
+        ch.Recorder = new WavRecorder(path, pbx.Now, () => pbx.RealNow, pbx.Time, TimeSpan.FromMilliseconds(100));
         pbx.VarSet(ch, "MIXMONITOR_FILENAME", path);
         pbx.Emit("MixMonitorStart", "call,all", ch.Snapshot());
     }

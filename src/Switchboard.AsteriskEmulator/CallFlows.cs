@@ -100,7 +100,7 @@ internal sealed partial class CallFlows(Pbx pbx, ILogger logger, CancellationTok
             if (spec.ChannelId is { } id && (pbx.UniqueidInUse(id) || pbx.UniqueidInUse(id + ";2")))
             {
                 // Asterisk does not create a second channel with a Uniqueid in use: the async Originate
-                // fails with Reason 0 and no channel appears (seen on the lab; REFERENCE of manager.c).
+                // fails with Reason 0 and no channel appears (seen on a lab Asterisk 22.10.1; core_unreal.c takes the preset id).
                 OriginateResponse(spec, null, false, 0);
                 return null;
             }

@@ -373,13 +373,17 @@ public sealed partial class EmulatedAsterisk : IAsyncDisposable
     {
         lock (Pbx.Gate)
         {
-            var found = Find(transferer);
             // A call's Linkedid names the whole call: its answered phone (the last bridged channel) transfers.
-            var bridged = found.Where(c => c.BridgeId.Length > 0).ToList();
-            var ch = found.Count == 1 && found[0].BridgeId.Length > 0 ? found[0] : bridged.LastOrDefault();
-            if (ch is null && found.Count == 1 && found[0].LocalPeer is { BridgeId.Length: > 0 } peer)
+            var call = Pbx.Channels.Values.Where(c => c.Linkedid == transferer && c.BridgeId.Length > 0).OrderBy(c => c.Created).ToList();
+            var ch = call.Count > 1 ? call[^1] : null;
+            if (ch is null)
             {
-                ch = peer;
+                var found = Find(transferer);
+                ch = found.FirstOrDefault(c => c.BridgeId.Length > 0);
+                if (ch is null && found.Count == 1 && found[0].LocalPeer is { BridgeId.Length: > 0 } peer)
+                {
+                    ch = peer;
+                }
             }
 
             if (ch?.Call is null)

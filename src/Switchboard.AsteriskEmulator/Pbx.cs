@@ -167,7 +167,7 @@ internal sealed class Pbx(AsteriskEmulatorOptions options, TimeProvider time)
         ch.Gone = true;
         Channels.Remove(ch.Name);
         Emit("Hangup", "call,all", [.. ch.Snapshot(), new("Cause", cause.ToString(CultureInfo.InvariantCulture)), new("Cause-txt", CauseText(cause))]);
-        ch.Recorder?.CloseSoon(Options.RecordingCloseDelay, Time);
+        ch.Recorder?.CloseSoon(Options.RecordingCloseDelay, Time, Now);
         ch.Call?.Signal();
     }
 
@@ -228,7 +228,7 @@ internal sealed class Pbx(AsteriskEmulatorOptions options, TimeProvider time)
             new("AnswerTime", answered is { } a ? CdrTime(a) : ""),
             new("EndTime", CdrTime(end)),
             new("Duration", Seconds(end - ch.Created)),
-            // cdr.c: billsec = end - answer (the docstring says otherwise; REFERENCE of cdr.c:1337).
+            // main/cdr.c: billsec = end - answer (its docstring says otherwise).
             new("BillableSeconds", answered is { } b ? Seconds(end - b) : "0"),
             new("Disposition", disposition),
             new("AMAFlags", "DOCUMENTATION"),

@@ -17,13 +17,14 @@ internal sealed class WavRecorder : IDisposable
     private readonly object _gate = new();
     private long _samples;
     private bool _closed;
+    private bool _finished;
     private ITimer? _ticker;
 
-    public WavRecorder(string path, Func<DateTimeOffset> now, TimeProvider time, TimeSpan tick)
+    public WavRecorder(string path, DateTimeOffset start, Func<DateTimeOffset> now, TimeProvider time, TimeSpan tick)
     {
         Path = path;
         _now = now;
-        _start = now();
+        _start = start;
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
         _file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read);
         WriteHeader();
@@ -32,17 +33,30 @@ internal sealed class WavRecorder : IDisposable
 
     public string Path { get; }
 
-    /// <summary>Fills the file with audio up to the current emulated time and keeps the header's sizes right.</summary>
-    public void Catch()
+    /// <summary>
+    /// Fills the file with audio up to the current emulated time (or exactly up to <paramref name="until"/>,
+    /// the call's own clock at hangup, trimming what a late-running wall clock wrote ahead) and keeps the
+    /// header's sizes right.
+    /// </summary>
+    public void Catch(DateTimeOffset? until = null)
     {
         lock (_gate)
         {
-            if (_closed)
+            if (_closed || _finished)
             {
                 return;
             }
 
-            var due = (long)((_now() - _start).TotalSeconds * SampleRate);
+            var due = (long)Math.Max(0, ((until ?? _now()) - _start).TotalSeconds * SampleRate);
+            if (until is not null && due < _samples)
+            {
+                _samples = due;
+                _file.SetLength(44 + (due * 2));
+                WriteHeader();
+                _file.Flush();
+                return;
+            }
+
             if (due <= _samples)
             {
                 return;
@@ -66,9 +80,17 @@ internal sealed class WavRecorder : IDisposable
     }
 
     /// <summary>Closes the file after <paramref name="delay"/>.</summary>
-    public void CloseSoon(TimeSpan delay, TimeProvider time)
+    public void CloseSoon(TimeSpan delay, TimeProvider time, DateTimeOffset end)
     {
-        Catch();
+        Catch(end);
+        lock (_gate)
+        {
+            // The audio ends with the call; only the close is left for later.
+            _ticker?.Dispose();
+            _ticker = null;
+            _finished = true;
+        }
+
         ITimer? closer = null;
         closer = time.CreateTimer(_ =>
         {

@@ -26,7 +26,7 @@ public sealed class RawAmiClient : IAsyncDisposable
     {
         _tcp = tcp;
         _stream = tcp.GetStream();
-        _reader = new AmiFrameReader(new ProgressPipeReader(PipeReader.Create(_stream)));
+        _reader = new AmiFrameReader(PipeReader.Create(_stream));
     }
 
     public string Banner { get; private set; } = "";
