@@ -69,13 +69,19 @@ public sealed class PbxLab : IAsyncDisposable
             all[k] = v;
         }
 
+        return await StartAsync(asterisk, recordings, all);
+    }
+
+    /// <summary>A lab around a started <paramref name="asterisk"/>, with exactly these Switchboard <paramref name="settings"/> (see <see cref="Settings"/>).</summary>
+    public static async Task<PbxLab> StartAsync(EmulatedAsterisk asterisk, TempDirectory recordings, IReadOnlyDictionary<string, string?> settings)
+    {
         // The office's people: 1 (the admin) has extension 100, which the PBX does not have; 2-5 have the
         // lab's phones 101-104; 6 has no extension at all.
         var users = new EmulatorOptions().Users.Take(3).ToList();
         users.Add(new EmulatedUser { Id = 4, Name = "Dmitri", LastName = "Operator", Email = "dmitri@example.test", PhoneInner = "103" });
         users.Add(new EmulatedUser { Id = 5, Name = "Elena", LastName = "Operator", Email = "elena@example.test", PhoneInner = "104" });
         users.Add(new EmulatedUser { Id = 6, Name = "Fyodor", LastName = "Sales", Email = "fyodor@example.test" });
-        var portal = await PortalLab.StartAsync(settings: all, emulatorOptions: new EmulatorOptions { Url = "http://127.0.0.1:0", Users = users });
+        var portal = await PortalLab.StartAsync(settings: settings, emulatorOptions: new EmulatorOptions { Url = "http://127.0.0.1:0", Users = users });
         var lab = new PbxLab(portal, asterisk, recordings);
         await PortalLab.WaitForSetupAsync(portal.Server, 1);
         await PortalLab.WaitUntilAsync(() => lab.Connector.IsReady, "the PBX is connected");
@@ -107,6 +113,10 @@ public sealed class PbxLab : IAsyncDisposable
 
     public async Task<CallRecord> RecordAsync(string callId) =>
         (await Server.Services.GetRequiredService<SqlCallStore>().GetAsync(callId, default))!.Record;
+
+    /// <summary>Waits until the call's customer (or, inbound, a user) answered, as the ledger has it.</summary>
+    public Task AnsweredAsync(string callId) =>
+        PortalLab.WaitUntilAsync(async () => (await Server.Services.GetRequiredService<SqlCallStore>().GetAsync(callId, default))?.Record.AnsweredAt is not null, "the call is answered");
 
     public async Task<string> DescribeAsync(string callId)
     {

@@ -37,6 +37,19 @@ public sealed class PortalLab : IAsyncDisposable
         return settings;
     }
 
+    /// <summary>
+    /// A PBX that never answers, for tests that make calls with clicks but finish them themselves:
+    /// without any PBX a click is finished at once as not placed, and with this one it waits (up to a
+    /// deadline far beyond any test).
+    /// </summary>
+    public static Dictionary<string, string?> UnreachablePbx() => new()
+    {
+        ["Switchboard:Pbx:Asterisk:down:Port"] = ServerProcess.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["Switchboard:Pbx:Asterisk:down:Username"] = "switchboard",
+        ["Switchboard:Pbx:Asterisk:down:Secret"] = "s3cret",
+        ["Switchboard:Pbx:Asterisk:down:OriginateDeadline"] = "3650.00:00:00", // the fixtures' clicks are months old
+    };
+
     /// <summary>The same settings as <c>--Key=Value</c> arguments, for a server started as a child process.</summary>
     public static string[] Arguments(PortalEmulator emulator, params string[] more) =>
         [.. Settings(emulator).Select(kv => $"--{kv.Key}={kv.Value}"), .. more];

@@ -18,13 +18,8 @@ public sealed class CallReportingTests
     [Fact]
     public async Task A_click_to_call_finished_by_hand_is_finished_in_Bitrix24_with_the_ledger_s_arguments()
     {
-        // A PBX that does not answer: the click's originate waits for it (up to its deadline).
-        await using var lab = await PortalLab.StartAsync(settings: new Dictionary<string, string?>
-        {
-            ["Switchboard:Pbx:Asterisk:down:Port"] = ServerProcess.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["Switchboard:Pbx:Asterisk:down:Username"] = "switchboard",
-            ["Switchboard:Pbx:Asterisk:down:Secret"] = "s3cret",
-        });
+        // A PBX that does not answer: the click's originate waits for it.
+        await using var lab = await PortalLab.StartAsync(settings: PortalLab.UnreachablePbx());
         var portal = lab.Server.Services.GetRequiredService<PortalClient>();
         (await portal.BindEventAsync(lab.MemberId, "ONEXTERNALCALLSTART", lab.HandlerUrl)).IsSuccess.Should().BeTrue();
 
@@ -42,7 +37,7 @@ public sealed class CallReportingTests
         // The click asks the PBX to originate; the PBX is unreachable, so the command waits for it.
         var outbox = lab.Server.Services.GetRequiredService<IOutboxStore>();
         var originate = (await outbox.ListAsync(null, 100, default)).Single(e => e.Kind == OutboxKinds.Originate);
-        originate.Status.Should().Be(OutboxStatus.Pending);
+        originate.Status.Should().BeOneOf([OutboxStatus.Pending, OutboxStatus.Claimed], "it waits (deferred while the PBX is unreachable), it is not done");
         originate.Key.Should().Be(callId[(callId.LastIndexOf('.') + 1)..] + "/originate:" + callId + "@" + lab.MemberId, "the call's registration second first (CallKey.OutboxKey)");
 
         var finished = await calls.ApplyAsync(new ManualFinish(callId, CallStatusCode.Success, TimeSpan.FromSeconds(42.7), DateTimeOffset.UtcNow), DateTimeOffset.UtcNow, default);

@@ -19,7 +19,7 @@ public sealed class OutboxDeliveryTests
     [Fact]
     public async Task With_the_portal_down_for_a_while_every_finish_arrives_once_when_it_is_back()
     {
-        await using var lab = await PortalLab.StartAsync();
+        await using var lab = await PortalLab.StartAsync(settings: PortalLab.UnreachablePbx());
         var callIds = await ClickToCallsAsync(lab, 20);
 
         await lab.Emulator.StopAsync();
@@ -49,7 +49,7 @@ public sealed class OutboxDeliveryTests
     [Fact]
     public async Task A_finish_whose_answer_was_lost_is_not_finished_twice_and_counts_as_done()
     {
-        await using var lab = await PortalLab.StartAsync();
+        await using var lab = await PortalLab.StartAsync(settings: PortalLab.UnreachablePbx());
         var callId = (await ClickToCallsAsync(lab, 1)).Single();
 
         // The portal finishes the call, then the connection drops before the answer (RELIABILITY "lost answer").
@@ -77,7 +77,7 @@ public sealed class OutboxDeliveryTests
     public async Task A_finish_that_meets_a_fault_is_retried_and_the_call_is_finished_once(FaultKind fault)
     {
         // Delay: the portal answers after 3 s, the client gives up on an attempt after 1 s (a timeout).
-        await using var lab = await PortalLab.StartAsync(settings: new Dictionary<string, string?>
+        await using var lab = await PortalLab.StartAsync(settings: new Dictionary<string, string?>(PortalLab.UnreachablePbx())
         {
             ["Switchboard:Bitrix24:AttemptTimeout"] = "00:00:01",
             ["Switchboard:Bitrix24:BaseDelay"] = "00:00:00.100",
@@ -114,7 +114,7 @@ public sealed class OutboxDeliveryTests
     [Fact]
     public async Task Finishes_show_and_hide_for_many_calls_go_out_in_batches_of_at_most_fifty()
     {
-        await using var lab = await PortalLab.StartAsync(settings: new Dictionary<string, string?> { ["Switchboard:Outbox:BatchSize"] = "120" });
+        await using var lab = await PortalLab.StartAsync(settings: new Dictionary<string, string?>(PortalLab.UnreachablePbx()) { ["Switchboard:Outbox:BatchSize"] = "120" });
         var callIds = await ClickToCallsAsync(lab, 120);
         var batchesBefore = lab.Emulator.State.RequestLog.Count(r => r.Method == "batch");
 

@@ -79,6 +79,20 @@ public sealed class ClickToCallEndToEndTests
     }
 
     [Fact]
+    public async Task Without_a_PBX_for_the_portal_a_click_is_finished_at_once_saying_which_setting_is_missing()
+    {
+        await using var lab = await PortalLab.StartAsync();
+        await PortalLab.WaitForSetupAsync(lab.Server, 1);
+
+        var click = await lab.Emulator.SendClickToCallAsync(new Emulator.ClickToCall { UserId = 2 });
+        await PortalLab.WaitUntilAsync(() => lab.Emulator.State.FindCall(click.CallId!)?.Finished == true, "the portal has the call finished");
+
+        var finish = lab.Emulator.State.FindCall(click.CallId!)!.FinishParameters!;
+        finish["STATUS_CODE"].Should().Be("503");
+        finish["FAILED_REASON"].Should().Contain("Switchboard:Pbx:Asterisk");
+    }
+
+    [Fact]
     public async Task A_user_without_an_internal_number_is_told_to_fill_it_in_and_nothing_rings()
     {
         await using var lab = await PbxLab.StartAsync();
