@@ -34,9 +34,10 @@ public abstract partial class SqlCallStore
     /// Takes or renews the lease on a PBX's connection for <paramref name="holder"/> until
     /// <paramref name="until"/>: granted when nobody holds it, the caller already does, or the holder's
     /// lease lapsed before <paramref name="now"/> (both on the database's clock, <see cref="StoreClock"/>).
-    /// The status report is stored with it.
+    /// The status report is stored with it. With <paramref name="takeOver"/> it is granted whoever holds it:
+    /// for a store only one instance uses (SQLite), whose previous holder can only be a dead process.
     /// </summary>
-    public Task<PbxLeaseResult> TryHoldPbxAsync(string name, string holder, DateTimeOffset now, DateTimeOffset until, string? status, CancellationToken cancellationToken) =>
+    public Task<PbxLeaseResult> TryHoldPbxAsync(string name, string holder, DateTimeOffset now, DateTimeOffset until, string? status, CancellationToken cancellationToken, bool takeOver = false) =>
         WriteAsync(async (connection, tx, ct) =>
         {
             PbxLease? previous = null;
@@ -53,8 +54,9 @@ public abstract partial class SqlCallStore
                 INSERT INTO pbx_leases (name, holder, lease_until, renewed_at, status) VALUES (@name, @holder, @until, @now, @status)
                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, lease_until = excluded.lease_until,
                     renewed_at = excluded.renewed_at, status = excluded.status
-                WHERE pbx_leases.holder = excluded.holder OR pbx_leases.lease_until < excluded.renewed_at
+                WHERE pbx_leases.holder = excluded.holder OR pbx_leases.lease_until < excluded.renewed_at OR @take_over = 1
                 """);
+            Add(upsert, "take_over", takeOver ? 1 : 0);
             Add(upsert, "name", name);
             Add(upsert, "holder", holder);
             Add(upsert, "until", until.ToUnixTimeMilliseconds());

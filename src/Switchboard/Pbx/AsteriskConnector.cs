@@ -452,7 +452,9 @@ public sealed partial class AsteriskConnector(
     private async Task<PbxLeaseResult> HoldAsync(CancellationToken cancellationToken)
     {
         var now = await StoreNowAsync(cancellationToken).ConfigureAwait(false);
-        var result = await calls.TryHoldPbxAsync(name, instanceId, now, now + pbxOptions.LeaseDuration, StatusJson(), cancellationToken).ConfigureAwait(false);
+        // SQLite runs one instance: a lease another holder left there is a dead process's (a crash), and
+        // waiting for it to lapse would leave the PBX unwatched for nothing.
+        var result = await calls.TryHoldPbxAsync(name, instanceId, now, now + pbxOptions.LeaseDuration, StatusJson(), cancellationToken, takeOver: !HoldsLease && calls is SqliteCallStore).ConfigureAwait(false);
         if (result.Held)
         {
             _lastHeld = time.GetUtcNow();

@@ -28,6 +28,9 @@ public sealed class ServerProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>The server's process id (instances name themselves machine:pid in leases and claims).</summary>
+    public int ProcessId => _process.Id;
+
     public int ExitCode => _process.ExitCode;
 
     /// <summary>What the server printed so far, stdout and stderr interleaved as they arrived.</summary>
@@ -61,9 +64,11 @@ public sealed class ServerProcess : IAsyncDisposable
     }
 
     /// <summary>Starts <c>switchboard serve --urls http://127.0.0.1:&lt;free port&gt;</c> plus <paramref name="storeArguments"/> and waits until /readyz is green.</summary>
-    public static async Task<ServerProcess> StartAsync(params string[] storeArguments)
+    public static Task<ServerProcess> StartAsync(params string[] storeArguments) => StartOnAsync(FreePort(), storeArguments);
+
+    /// <summary>As <see cref="StartAsync"/>, on a port chosen beforehand (for a Switchboard:PublicUrl that names it, or a restart on the same one).</summary>
+    public static async Task<ServerProcess> StartOnAsync(int port, params string[] storeArguments)
     {
-        var port = FreePort();
         var info = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,
