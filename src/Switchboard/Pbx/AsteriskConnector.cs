@@ -535,6 +535,11 @@ public sealed partial class AsteriskConnector(
 
         var installed = (await journal.ListPortalsAsync(cancellationToken).ConfigureAwait(false)).Where(p => p.State == PortalState.Installed).ToList();
         MemberId = installed.Count == 1 ? installed[0].MemberId : null;
+        lock (_lock)
+        {
+            _status = _status with { MemberId = MemberId };
+        }
+
         return MemberId;
     }
 

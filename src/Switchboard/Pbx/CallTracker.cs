@@ -87,6 +87,18 @@ public sealed class CallTracker(string pbxName, AsteriskPbxOptions pbx)
         }
     }
 
+    /// <summary>The Originate was refused or never placed: the call is not followed any more (nothing of it is live).</summary>
+    public void Abandon(string callId)
+    {
+        lock (_lock)
+        {
+            if (_byCallId.TryGetValue(callId, out var c))
+            {
+                Forget(c);
+            }
+        }
+    }
+
     /// <summary>True when the call is followed and not over.</summary>
     public bool IsFollowing(string callId)
     {

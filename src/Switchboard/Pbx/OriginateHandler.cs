@@ -166,7 +166,7 @@ public sealed partial class OriginateHandler(
         catch (AmiConnectionLostException ex) when (!ex.ActionWritten)
         {
             // It never left this process: ringing on the next try is safe.
-            pbx.Tracker.OriginateAnswered(record.CallId);
+            pbx.Tracker.Abandon(record.CallId);
             await calls.ApplyAsync(new OriginateNotSent(record.CallId, attempt), now, ct, memberId).ConfigureAwait(false);
             return new CommandOutcome.Defer($"PBX {pbx.Name} connection lost before the Originate was written.", TimeSpan.FromMilliseconds(250));
         }
@@ -178,6 +178,11 @@ public sealed partial class OriginateHandler(
         }
 
         pbx.Tracker.OriginateAnswered(record.CallId);
+        if (!response.IsSuccess)
+        {
+            pbx.Tracker.Abandon(record.CallId);
+        }
+
         if (response.IsSuccess)
         {
             metrics.PbxOriginate("queued");

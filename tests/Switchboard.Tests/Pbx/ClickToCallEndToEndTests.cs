@@ -93,6 +93,21 @@ public sealed class ClickToCallEndToEndTests
     }
 
     [Fact]
+    public async Task A_number_the_dialplan_has_no_route_for_is_finished_404_and_leaves_no_call_followed()
+    {
+        await using var lab = await PbxLab.StartAsync();
+
+        // The lab's from-internal dials only _+X.: Asterisk answers "Extension does not exist." at once.
+        var callId = await lab.ClickAsync(2, "1234");
+        var finish = await lab.FinishedAsync(callId);
+
+        finish["STATUS_CODE"].Should().Be("404");
+        finish["FAILED_REASON"].Should().Contain("1234");
+        lab.Connector.Status.LiveCalls.Should().Be(0);
+        lab.Asterisk.Channels().Should().BeEmpty();
+    }
+
+    [Fact]
     public async Task A_user_without_an_internal_number_is_told_to_fill_it_in_and_nothing_rings()
     {
         await using var lab = await PbxLab.StartAsync();
