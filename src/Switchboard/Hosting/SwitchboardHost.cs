@@ -44,6 +44,7 @@ public static class SwitchboardHost
         app.UseStatusCodePages();
         app.MapEvents();
         app.MapHealth();
+        app.MapPbxRoute();
         return app;
     }
 
