@@ -145,12 +145,44 @@ public sealed class RouteEndpointTests
             "the portal is asked again after its outage");
     }
 
+    [Fact]
+    public async Task Only_an_active_responsible_user_with_an_extension_is_answered_and_a_later_match_may_give_it()
+    {
+        var portal = new EmulatorOptions
+        {
+            Url = "http://127.0.0.1:0",
+            Users =
+            [
+                new() { Id = 1, Name = "Anna", Email = "admin@example.test", IsAdmin = true, PhoneInner = "100" },
+                new() { Id = 3, Name = "Clara", Email = "clara@example.test", PhoneInner = "102" },
+                new() { Id = 4, Name = "Dmitri", Email = "dmitri@example.test" },
+                new() { Id = 5, Name = "Eve", Email = "eve@example.test", PhoneInner = "105", Active = false },
+            ],
+            Crm =
+            [
+                new() { Id = 801, Phone = "+442079460018", AssignedById = 4 },
+                new() { Id = 802, Phone = "+442079460019", AssignedById = 4 },
+                new() { Id = 803, Phone = "+442079460019", AssignedById = 3 },
+                new() { Id = 804, Phone = "+493012345678", AssignedById = 5 },
+            ],
+        };
+        await using var lab = await StartAsync(emulator: portal);
+
+        async Task<string> RouteAsync(string number) =>
+            await (await lab.Server.Client.GetAsync($"/pbx/route?number={Uri.EscapeDataString(number)}&secret={Secret}")).Content.ReadAsStringAsync();
+
+        (await RouteAsync("+442079460018")).Should().BeEmpty("the responsible user has no extension");
+        (await RouteAsync("+442079460019")).Should().Be("102", "the second match's responsible user has one");
+        (await RouteAsync("+493012345678")).Should().BeEmpty("the responsible user is not active");
+        Searches(lab).Should().Be(3);
+    }
+
     private static string WithoutTraceId(string body) => System.Text.RegularExpressions.Regex.Replace(body, "\"traceId\":\"[^\"]*\"", "");
 
     private static int Searches(PortalLab lab) =>
         lab.Emulator.State.RequestLog.Count(e => e.Method.Contains("searchCrmEntities", StringComparison.OrdinalIgnoreCase) && e.Status != 0);
 
-    private static async Task<PortalLab> StartAsync(string? secret = Secret, string? timeout = null, Dictionary<string, string?>? settings = null)
+    private static async Task<PortalLab> StartAsync(string? secret = Secret, string? timeout = null, Dictionary<string, string?>? settings = null, EmulatorOptions? emulator = null)
     {
         var all = settings ?? [];
         all["Switchboard:Pbx:RouteSecret"] = secret;
@@ -160,7 +192,7 @@ public sealed class RouteEndpointTests
             all["Switchboard:Pbx:RouteTimeout"] = timeout;
         }
 
-        var lab = await PortalLab.StartAsync(settings: all);
+        var lab = await PortalLab.StartAsync(settings: all, emulatorOptions: emulator);
         // The users (and their extensions) are loaded by the install's setup.
         await PortalLab.WaitForSetupAsync(lab.Server, 1);
         return lab;
