@@ -53,6 +53,7 @@ public static class SwitchboardHost
         app.UseStatusCodePages();
         app.MapEvents();
         app.MapHealth();
+        app.MapPbxRoute();
         return app;
     }
 

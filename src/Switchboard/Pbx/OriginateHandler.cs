@@ -131,7 +131,7 @@ public sealed partial class OriginateHandler(
                 $"Bitrix24 user {record.UserId?.ToString(CultureInfo.InvariantCulture) ?? "?"} has no internal phone number: fill in the user's internal phone number (the extension of their desk phone) in their Bitrix24 profile, then reinstall or update the application so Switchboard loads it.", ct).ConfigureAwait(false);
         }
 
-        if (PhoneNumbers.ForDialling(command.PhoneNumber) is not { } number)
+        if (NumberNormalizer.ForDialling(command.PhoneNumber, options.Value, pbx.Options) is not { } number)
         {
             return await NotPlacedAsync(memberId, record, "bad_number", CallStatusCode.AddressIncomplete,
                 $"Not placed: '{command.PhoneNumber}' is not a phone number.", ct).ConfigureAwait(false);
@@ -260,7 +260,7 @@ public sealed partial class OriginateHandler(
             _recentClicks.TryRemove(stale, out _);
         }
 
-        var key = (memberId, userId, PhoneNumbers.Digits(number));
+        var key = (memberId, userId, NumberNormalizer.Digits(number));
         var mine = (callId, now);
         var seen = _recentClicks.GetOrAdd(key, mine);
         return seen.CallId == callId ? null : seen.CallId;
@@ -286,39 +286,4 @@ public sealed partial class OriginateHandler(
 
     [LoggerMessage(EventId = 5202, Level = LogLevel.Warning, Message = "Call {CallId}: the Originate was written to {Pbx} but its answer was lost ({Error}); it will be looked for, not sent again")]
     private static partial void LogUnknownOutcome(ILogger logger, string callId, string pbx, string error);
-}
-
-/// <summary>Phone numbers as they go to the PBX.</summary>
-public static class PhoneNumbers
-{
-    /// <summary>
-    /// The number as the dialplan gets it: spaces, dashes, dots and brackets removed (CRM users type
-    /// <c>+7 (495) 123-45-67</c>), a leading <c>+</c>, <c>*</c> and <c>#</c> kept; null when no digit is left
-    /// or anything else remains.
-    /// </summary>
-    public static string? ForDialling(string? number)
-    {
-        if (string.IsNullOrWhiteSpace(number))
-        {
-            return null;
-        }
-
-        var sb = new System.Text.StringBuilder(number.Length);
-        foreach (var ch in number.Trim())
-        {
-            if (char.IsAsciiDigit(ch) || ch is '*' or '#' || (ch == '+' && sb.Length == 0))
-            {
-                sb.Append(ch);
-            }
-            else if (ch is not (' ' or '-' or '.' or '(' or ')' or '\u00a0'))
-            {
-                return null;
-            }
-        }
-
-        return sb.ToString().Any(char.IsAsciiDigit) ? sb.ToString() : null;
-    }
-
-    /// <summary>The digits only: what makes two spellings of one number the same.</summary>
-    public static string Digits(string number) => new([.. (number ?? string.Empty).Where(char.IsAsciiDigit)]);
 }

@@ -21,6 +21,21 @@ public sealed class PbxOptions
     /// <summary>The same user clicking the same number again within this time rings once (FIELD-LESSONS 4).</summary>
     public TimeSpan RepeatClickWindow { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>The country of numbers written without a country code (ISO 3166: <c>RU</c>, <c>US</c>, <c>DE</c>); unset, they are kept as their digits.</summary>
+    public string? DefaultCountry { get; set; }
+
+    /// <summary>Numbers of at most this many digits (and no <c>+</c>) are internal extensions, never public numbers.</summary>
+    public int MaxExtensionLength { get; set; } = NumberNormalizer.DefaultMaxExtensionLength;
+
+    /// <summary>The shared secret of <c>GET /pbx/route</c>; unset, the endpoint answers 404 as if absent. Never logged.</summary>
+    public string? RouteSecret { get; set; }
+
+    /// <summary>How long <c>GET /pbx/route</c> waits for the portal before it answers "no preference": the caller is waiting.</summary>
+    public TimeSpan RouteTimeout { get; set; } = TimeSpan.FromSeconds(1.5);
+
+    /// <summary>How long a route answer (an extension or "nobody") is reused for the same number.</summary>
+    public TimeSpan RouteCacheTime { get; set; } = TimeSpan.FromSeconds(60);
+
     /// <summary>Every setting that is wrong, in words; empty when all are valid.</summary>
     public IReadOnlyList<string> Problems()
     {
@@ -28,6 +43,21 @@ public sealed class PbxOptions
         if (LeaseDuration < TimeSpan.FromSeconds(1))
         {
             problems.Add($"{SectionName}:LeaseDuration must be at least 1 s.");
+        }
+
+        if (DefaultCountry is { Length: > 0 } country && !NumberNormalizer.IsKnownRegion(country))
+        {
+            problems.Add($"{SectionName}:DefaultCountry '{country}' is not a known two-letter country code (ISO 3166, e.g. RU, US, DE).");
+        }
+
+        if (MaxExtensionLength is < 1 or > 10)
+        {
+            problems.Add($"{SectionName}:MaxExtensionLength must be between 1 and 10.");
+        }
+
+        if (RouteTimeout <= TimeSpan.Zero || RouteCacheTime < TimeSpan.Zero)
+        {
+            problems.Add($"{SectionName}:RouteTimeout must be positive and RouteCacheTime not negative.");
         }
 
         foreach (var (name, pbx) in Asterisk)
@@ -96,6 +126,24 @@ public sealed class AsteriskPbxOptions
 
     /// <summary>How long to wait for a recording file to appear or settle before giving up on it (noted on the call).</summary>
     public TimeSpan RecordingGiveUpAfter { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>The country of this PBX's numbers when it differs from <see cref="PbxOptions.DefaultCountry"/>.</summary>
+    public string? DefaultCountry { get; set; }
+
+    /// <summary>How a number goes into the Originate's <c>Exten</c>: what this PBX's outbound routes match.</summary>
+    public DialFormat DialFormat { get; set; } = DialFormat.E164;
+
+    /// <summary>Rewrites applied, in order, to a number this PBX's trunks send before it is normalised (e.g. <c>^(\d{10})$</c> → <c>+7$1</c>).</summary>
+    public List<NumberRule> InboundRules { get; set; } = [];
+
+    /// <summary>This PBX's country: its own, else <paramref name="fallback"/>.</summary>
+    public string? CountryOr(string? fallback) => DefaultCountry is { Length: > 0 } own ? own : fallback is { Length: > 0 } ? fallback : null;
+
+    private IReadOnlyList<(Regex Pattern, string Replacement)>? _inbound;
+
+    /// <summary><see cref="InboundRules"/> compiled (with a match timeout: they come from settings).</summary>
+    public IReadOnlyList<(Regex Pattern, string Replacement)> CompiledInboundRules() =>
+        _inbound ??= [.. InboundRules.Select(r => (new Regex(r.Pattern, RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(100)), r.Replacement ?? string.Empty))];
 
     /// <summary>Ask Asterisk to send only the events the connector uses (the <c>Filter</c> action, Asterisk 20.11 / 21.6 / 22.1 and later).</summary>
     public bool FilterEvents { get; set; } = true;
@@ -166,6 +214,27 @@ public sealed class AsteriskPbxOptions
         if (OriginateTimeout <= TimeSpan.Zero || OriginateDeadline <= TimeSpan.Zero || RecordingSettleTime <= TimeSpan.Zero || RecordingGiveUpAfter <= TimeSpan.Zero)
         {
             problems.Add($"{section}: OriginateTimeout, OriginateDeadline, RecordingSettleTime and RecordingGiveUpAfter must be positive.");
+        }
+
+        if (DefaultCountry is { Length: > 0 } country && !NumberNormalizer.IsKnownRegion(country))
+        {
+            problems.Add($"{section}:DefaultCountry '{country}' is not a known two-letter country code (ISO 3166, e.g. RU, US, DE).");
+        }
+
+        for (var i = 0; i < InboundRules.Count; i++)
+        {
+            try
+            {
+                _ = new Regex(InboundRules[i].Pattern ?? string.Empty, RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(100));
+                if (string.IsNullOrEmpty(InboundRules[i].Pattern))
+                {
+                    problems.Add($"{section}:InboundRules:{i}:Pattern is required.");
+                }
+            }
+            catch (ArgumentException ex)
+            {
+                problems.Add($"{section}:InboundRules:{i}:Pattern is not a valid regular expression: {ex.Message}");
+            }
         }
 
         try

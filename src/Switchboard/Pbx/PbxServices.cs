@@ -20,6 +20,7 @@ public static class PbxServices
         services.AddSingleton<PbxWorker>();
         services.AddHostedService(sp => sp.GetRequiredService<PbxWorker>());
         services.AddSingleton<OriginateHandler>();
+        services.AddSingleton<ResponsibleRouter>();
         services.AddSingleton<IOutboxHandler>(sp => sp.GetRequiredService<OriginateHandler>());
 
         // Originates are claimed by a worker of their own (see OutboxLane), only while this instance
