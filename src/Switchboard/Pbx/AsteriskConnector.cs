@@ -245,7 +245,21 @@ public sealed partial class AsteriskConnector(
                 var watchedUntil = _lastWatched
                     ?? (lease.Previous is { } p && !string.Equals(p.Holder, instanceId, StringComparison.Ordinal) ? p.RenewedAt : (DateTimeOffset?)null);
 
-                var connected = await ConnectAndFollowAsync(watchedUntil, backoff, stopping).ConfigureAwait(false);
+                bool connected;
+                try
+                {
+                    connected = await ConnectAndFollowAsync(watchedUntil, backoff, stopping).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException || !stopping.IsCancellationRequested)
+                {
+                    // A store error while reconciling, or anything unforeseen: this PBX waits and tries
+                    // again; it must never take the server (and every other PBX) down with it.
+                    IsReady = false;
+                    SetState(ex is DbException ? PbxState.StoreUnavailable : PbxState.Unreachable, $"The connection failed: {ex.GetType().Name}: {ex.Message}");
+                    LogDisconnected(logger, name, ex.GetType().Name, ex.Message);
+                    connected = false;
+                }
+
                 if (!connected && !stopping.IsCancellationRequested)
                 {
                     await Task.Delay(backoff.NextDelay(), time, stopping).ConfigureAwait(false);

@@ -160,9 +160,15 @@ public sealed class CallTracker(string pbxName, AsteriskPbxOptions pbx)
         {
             foreach (var record in open)
             {
-                if (!string.Equals(record.Pbx, pbxName, StringComparison.OrdinalIgnoreCase) || record.PbxCallId is not { } pbxCallId || record.EndKnown)
+                // A click whose Originate certainly never left is placed by its retry, not ended here.
+                if (!string.Equals(record.Pbx, pbxName, StringComparison.OrdinalIgnoreCase) || record.PbxCallId is not { } pbxCallId || record.EndKnown || !record.OriginateMayHaveRung)
                 {
                     continue;
+                }
+
+                if (_byCallId.TryGetValue(record.CallId, out var known) && known.Ended)
+                {
+                    continue; // ended by an event whose fact is being committed: one end, not two
                 }
 
                 var c = Track(memberId, record.CallId, pbxCallId, record.Extension, record.UserId);
@@ -185,24 +191,24 @@ public sealed class CallTracker(string pbxName, AsteriskPbxOptions pbx)
                         }
                     }
 
-                    // The customer's leg, when the Dial to it began while nobody watched: the oldest channel
-                    // of the call that is not one of the Originate's own (a Local channel's ;2 half is the
-                    // other side of a channel already counted).
-                    c.CustomerLeg ??= channels
-                        .Where(ch => !string.Equals(BaseId(ch.Snapshot.Uniqueid), c.PbxCallId, StringComparison.Ordinal) && !ch.Snapshot.Channel.EndsWith(";2", StringComparison.Ordinal))
-                        .OrderByDescending(ch => ch.Duration ?? TimeSpan.Zero)
-                        .Select(ch => ch.Snapshot.Uniqueid)
-                        .FirstOrDefault();
-
-                    // Two legs in a bridge: the customer answered (while nobody watched, if we did not
-                    // see it). The shortest-lived bridged leg bounds when.
-                    var bridged = channels.Where(ch => !string.IsNullOrEmpty(ch.BridgeId)).ToList();
-                    if (!c.Answered && bridged.Count >= 2)
+                    // The customer's leg, when the Dial to it began while nobody watched: the channel in the
+                    // Originate's own channel's bridge (the ;2 half of a Local channel is bridged with the
+                    // user's phone, not with the customer). Bridged there: the customer answered.
+                    var first = channels.FirstOrDefault(ch => IsOriginateChannel(c, ch.Snapshot));
+                    var customer = first is { BridgeId: { Length: > 0 } bridge }
+                        ? channels.FirstOrDefault(ch => ch != first && string.Equals(ch.BridgeId, bridge, StringComparison.Ordinal))
+                        : null;
+                    if (customer is not null)
                     {
-                        var talk = bridged.Min(ch => ch.Duration ?? TimeSpan.Zero);
-                        c.Answered = true;
-                        c.AnsweredAt = now - talk;
-                        facts.Add(new(memberId, new PbxAnswered(c.CallId, c.Extension, c.UserId, c.AnsweredAt.Value)));
+                        c.CustomerLeg ??= customer.Snapshot.Uniqueid;
+                        c.CustomerDialer ??= first!.Snapshot.Uniqueid;
+                        if (!c.Answered)
+                        {
+                            var talk = customer.Duration ?? TimeSpan.Zero;
+                            c.Answered = true;
+                            c.AnsweredAt = now - talk;
+                            facts.Add(new(memberId, new PbxAnswered(c.CallId, c.Extension, c.UserId, c.AnsweredAt.Value)));
+                        }
                     }
 
                     continue;
@@ -300,8 +306,10 @@ public sealed class CallTracker(string pbxName, AsteriskPbxOptions pbx)
             // An Originate's first leg: only Dest* fields, no calling channel (as Asterisk 22.10.1 sends it).
             c.UserLeg ??= d.Destination.Uniqueid;
         }
-        else if (c.CustomerLeg is null)
+        else if (c.CustomerLeg is null && IsOriginateChannel(c, d.Caller))
         {
+            // Only the Originate's own channel dials the customer: with Local/<ext>@from-internal, the
+            // ;2 half dials the user's phone (PJSIP/101) first, and that leg is not the customer's.
             c.CustomerLeg = d.Destination.Uniqueid;
             c.CustomerDialer = d.Caller.Uniqueid;
         }
@@ -426,6 +434,11 @@ public sealed class CallTracker(string pbxName, AsteriskPbxOptions pbx)
             _byActionId.Remove(key);
         }
     }
+
+    // The channel the Originate created (ChannelId, or the one its first Dial rang): the one that runs
+    // the dialplan and dials the customer.
+    private static bool IsOriginateChannel(Tracked c, ChannelSnapshot s) =>
+        string.Equals(s.Uniqueid, c.PbxCallId, StringComparison.Ordinal) || string.Equals(s.Uniqueid, c.UserLeg, StringComparison.Ordinal);
 
     private bool BelongsTo(Tracked c, ChannelSnapshot s) =>
         string.Equals(BaseId(s.Uniqueid), c.PbxCallId, StringComparison.Ordinal)

@@ -131,6 +131,14 @@ public sealed partial class OriginateHandler(
                 $"Bitrix24 user {record.UserId?.ToString(CultureInfo.InvariantCulture) ?? "?"} has no internal phone number: fill in the user's internal phone number (the extension of their desk phone) in their Bitrix24 profile, then reinstall or update the application so Switchboard loads it.", ct).ConfigureAwait(false);
         }
 
+        // The extension goes into the Originate's Channel: anything but digits could name another device
+        // (101&PJSIP/200, 101@other-context) or break the AMI packet.
+        if (!extension.All(char.IsAsciiDigit))
+        {
+            return await NotPlacedAsync(memberId, record, "no_extension", CallStatusCode.InvalidNumber,
+                $"Bitrix24 user {record.UserId?.ToString(CultureInfo.InvariantCulture) ?? "?"} has an internal phone number that is not an extension (digits only): correct it in the user's Bitrix24 profile.", ct).ConfigureAwait(false);
+        }
+
         if (NumberNormalizer.ForDialling(command.PhoneNumber, options.Value, pbx.Options) is not { } number)
         {
             return await NotPlacedAsync(memberId, record, "bad_number", CallStatusCode.AddressIncomplete,
@@ -172,7 +180,10 @@ public sealed partial class OriginateHandler(
         }
         catch (Exception ex) when (ex is AmiConnectionLostException or TimeoutException or IOException)
         {
-            // Written, outcome unknown: the next try looks for the call rather than ringing again.
+            // Written, outcome unknown: the next try looks for the call rather than ringing again. No
+            // OriginateResponse will come for it on a new connection, so a reconciliation may now end
+            // the call when its channels are gone.
+            pbx.Tracker.OriginateAnswered(record.CallId);
             LogUnknownOutcome(logger, record.CallId, pbx.Name, ex.Message);
             return new CommandOutcome.Defer($"The Originate reached PBX {pbx.Name} but its answer did not ({ex.Message}); the call is looked for before anything else.", TimeSpan.FromMilliseconds(250));
         }
