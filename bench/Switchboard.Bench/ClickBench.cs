@@ -52,7 +52,7 @@ internal static class ClickBench
         var data = Directory.CreateTempSubdirectory("switchboard-click-bench-");
         try
         {
-            var port = FreePort();
+            var port = BenchHost.FreePort();
             var settings = portal.SwitchboardSettings();
             settings["urls"] = $"http://127.0.0.1:{port}";
             settings["Switchboard:PublicUrl"] = $"http://127.0.0.1:{port}/";
@@ -73,7 +73,7 @@ internal static class ClickBench
 
             var outbox = app.Services.GetRequiredService<IOutboxStore>();
             var pbx = app.Services.GetRequiredService<Switchboard.Pbx.PbxRegistry>().Connectors.Single();
-            await WaitAsync(async () => pbx.IsReady && (await outbox.ListAsync(null, 100, ct)).Any(e => e.Kind == OutboxKinds.PortalSetup && e.Status == OutboxStatus.Done), TimeSpan.FromSeconds(60), ct);
+            await BenchHost.WaitAsync(async () => pbx.IsReady && (await outbox.ListAsync(null, 100, ct)).Any(e => e.Kind == OutboxKinds.PortalSetup && e.Status == OutboxStatus.Done), TimeSpan.FromSeconds(60), "the install's set-up and the PBX connection", ct);
 
             // A few clicks first, so JIT and connection set-up are not measured.
             var warm = await ClickAsync(portal, ami, 1, "+10000000000", ct);
@@ -97,7 +97,7 @@ internal static class ClickBench
 
             await Task.WhenAll(running);
             var finished = 0;
-            await WaitAsync(() => Task.FromResult((finished = portal.State.Calls.Count(c => c.Finished)) >= count + 1), TimeSpan.FromSeconds(120), ct);
+            await BenchHost.WaitAsync(() => Task.FromResult((finished = portal.State.Calls.Count(c => c.Finished)) >= count + 1), TimeSpan.FromSeconds(120), "every call to be finished at the portal", ct);
 
             var acks = results.Select(r => r.Ack).Order().ToArray();
             var originates = results.Select(r => r.Originate).Order().ToArray();
@@ -132,26 +132,7 @@ internal static class ClickBench
 
     private static double Percentile(double[] sorted, int p) => sorted[Math.Clamp((int)Math.Ceiling(p / 100.0 * sorted.Length) - 1, 0, sorted.Length - 1)];
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
-    private static async Task WaitAsync(Func<Task<bool>> condition, TimeSpan timeout, CancellationToken ct)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            if (deadline.Elapsed > timeout)
-            {
-                throw new BenchAbortedException("Timed out waiting for Switchboard.");
-            }
-
-            await Task.Delay(20, ct);
-        }
-    }
 
     /// <summary>
     /// The least of an AMI peer that stands for Asterisk 22 here: the banner, a plain login, answers to

@@ -51,7 +51,7 @@ internal static class FuzzBench
         var logs = new CountingLoggerProvider();
         try
         {
-            var port = FreePort();
+            var port = BenchHost.FreePort();
             var settings = portal.SwitchboardSettings();
             settings["urls"] = $"http://127.0.0.1:{port}";
             settings["Switchboard:PublicUrl"] = $"http://127.0.0.1:{port}/";
@@ -124,12 +124,6 @@ internal static class FuzzBench
         }
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     /// <summary>One request, whole (head and body), and the kind of hostility it carries.</summary>
     private sealed record HostileRequest(string Kind, byte[] Bytes);

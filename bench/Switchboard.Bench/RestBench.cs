@@ -42,7 +42,7 @@ internal static class RestBench
         try
         {
             // A known port, so the install flow binds the portal's handlers to where Switchboard listens.
-            var port = FreePort();
+            var port = BenchHost.FreePort();
             var settings = portal.SwitchboardSettings();
             settings["urls"] = $"http://127.0.0.1:{port}";
             settings["Switchboard:PublicUrl"] = $"http://127.0.0.1:{port}/";
@@ -62,7 +62,7 @@ internal static class RestBench
                 }
 
                 var outbox = first.Services.GetRequiredService<IOutboxStore>();
-                await WaitAsync(async () => (await outbox.ListAsync(null, 100, ct)).All(e => e.Status is OutboxStatus.Done or OutboxStatus.Dead), TimeSpan.FromSeconds(60), ct);
+                await BenchHost.WaitAsync(async () => (await outbox.ListAsync(null, 100, ct)).All(e => e.Status is OutboxStatus.Done or OutboxStatus.Dead), TimeSpan.FromSeconds(60), "the outbox", ct);
                 await first.StopAsync(ct);
             }
 
@@ -99,7 +99,7 @@ internal static class RestBench
             await using var app = SwitchboardHost.Build([], settings);
             await app.StartAsync(ct);
             var store = app.Services.GetRequiredService<IOutboxStore>();
-            await WaitAsync(async () => (await store.ListAsync(OutboxStatus.Done, count + 100, ct)).Count(e => e.Kind == OutboxKinds.Finish) == count, TimeSpan.FromMinutes(30), ct);
+            await BenchHost.WaitAsync(async () => (await store.ListAsync(OutboxStatus.Done, count + 100, ct)).Count(e => e.Kind == OutboxKinds.Finish) == count, TimeSpan.FromMinutes(30), "the outbox", ct);
             var elapsed = clock.Elapsed;
             await app.StopAsync(ct);
 
@@ -120,28 +120,9 @@ internal static class RestBench
         }
     }
 
-    private static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     private static int TopLevelRequests(PortalEmulator portal) => portal.State.RequestLog.Count(r => r.BatchCommand is null && r.Method != "oauth/token");
 
     private static int Limited(PortalEmulator portal) => portal.State.RequestLog.Count(r => r.BatchCommand is null && r.Status == 503);
 
-    private static async Task WaitAsync(Func<Task<bool>> condition, TimeSpan timeout, CancellationToken ct)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            if (deadline.Elapsed > timeout)
-            {
-                throw new BenchAbortedException("Timed out waiting for the outbox.");
-            }
-
-            await Task.Delay(20, ct);
-        }
-    }
 }
