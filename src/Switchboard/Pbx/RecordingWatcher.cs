@@ -35,7 +35,7 @@ public sealed partial class RecordingWatcher(TimeProvider time, ILogger<Recordin
         _ended[(memberId, callId)] = new Ended(answered, time.GetUtcNow());
     }
 
-    /// <summary>After a restart: the recent calls of this PBX that ended with a recording not attached yet.</summary>
+    /// <summary>After a (re)connect: the recent calls of this PBX with a recording not attached yet, ended or still going on.</summary>
     public async Task ResumeAsync(AsteriskConnector pbx, string memberId, SqlCallStore calls, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(pbx);
@@ -43,15 +43,19 @@ public sealed partial class RecordingWatcher(TimeProvider time, ILogger<Recordin
         foreach (var stored in await calls.ListAsync(500, memberId, cancellationToken).ConfigureAwait(false))
         {
             var r = stored.Record;
-            if (!r.EndKnown || !string.Equals(r.Pbx, pbx.Name, StringComparison.OrdinalIgnoreCase))
+            if (!string.Equals(r.Pbx, pbx.Name, StringComparison.OrdinalIgnoreCase))
             {
                 continue;
             }
 
+            // A call still going on is watched again too: its end, seen by this process, attaches it.
             foreach (var path in r.RecordingFiles.Items.Where(p => !r.Recordings.Contains(p) && !r.Problems.Items.Any(m => m.Contains(p, StringComparison.Ordinal))))
             {
                 Started(pbx, memberId, r.CallId, path);
-                _ended.TryAdd((memberId, r.CallId), new Ended(r.Outcome?.Status.IsSuccess == true, time.GetUtcNow()));
+                if (r.EndKnown)
+                {
+                    _ended.TryAdd((memberId, r.CallId), new Ended(r.Outcome?.Status.IsSuccess == true, time.GetUtcNow()));
+                }
             }
         }
     }

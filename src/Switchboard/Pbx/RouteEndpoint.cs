@@ -181,14 +181,14 @@ public sealed partial class ResponsibleRouter(
         var keep = options.Value.RouteCacheTime;
         lock (_sync)
         {
-            if (_cache.TryGetValue(key, out var known) && (!known.IsCompleted || Fresh(known.Result, now, keep)))
+            if (_cache.TryGetValue(key, out var known) && (!known.IsCompleted || (known.IsCompletedSuccessfully && Fresh(known.Result, now, keep))))
             {
                 return known;
             }
 
             if (_cache.Count >= 10_000)
             {
-                foreach (var stale in _cache.Where(kv => kv.Value.IsCompleted && !Fresh(kv.Value.Result, now, keep)).Select(kv => kv.Key).ToList())
+                foreach (var stale in _cache.Where(kv => kv.Value.IsCompleted && (!kv.Value.IsCompletedSuccessfully || !Fresh(kv.Value.Result, now, keep))).Select(kv => kv.Key).ToList())
                 {
                     _cache.Remove(stale);
                 }
@@ -231,8 +231,11 @@ public sealed partial class ResponsibleRouter(
 
             return new Lookup(null, null, time.GetUtcNow());
         }
-        catch (Exception ex) when (ex is OperationCanceledException or TimeoutException or HttpRequestException or IOException)
+        catch (Exception ex) when (ex is not OutOfMemoryException)
         {
+            // Whatever went wrong (the portal, the store, a token that does not decrypt), the answer is
+            // "no preference" and the failure is cached briefly: a faulted task in the cache would make
+            // every later call for this number fail.
             return new Lookup(null, $"searchCrmEntities did not finish ({ex.GetType().Name})", time.GetUtcNow());
         }
     }

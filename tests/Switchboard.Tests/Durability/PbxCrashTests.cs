@@ -123,6 +123,8 @@ public sealed class PbxCrashTests : IAsyncLifetime
                 finish["STATUS_CODE"].Should().Be("200", surviving.Output);
                 finish["USER_ID"].Should().Be("2");
                 _portal.State.RequestsFor(callId, "telephony.externalCall.finish").Should().Be(1);
+                // The recording began under the dead instance; the survivor attaches it once the call is over.
+                await PortalLab.WaitUntilAsync(() => _portal.State.Recordings.Any(r => r.CallId == callId), "the recording is attached", TimeSpan.FromSeconds(20));
                 surviving.HasExited.Should().BeFalse();
             }
             finally
