@@ -200,7 +200,7 @@ public sealed class PortalEmulator : IAsyncDisposable
     /// <paramref name="refreshToken"/> answers with <paramref name="memberId"/> and
     /// <paramref name="clientEndpoint"/> (and rotates, as every refresh does). For tests that pretend to
     /// be many portals while Switchboard proves each install at one OAuth server, as it does with the
-    /// cloud's (REFERENCE §3.3).
+    /// cloud's (https://apidocs.bitrix24.com/settings/oauth/index.html).
     /// </summary>
     public void RegisterPortalGrant(string memberId, Uri clientEndpoint, string accessToken, string refreshToken, long userId = 1)
     {

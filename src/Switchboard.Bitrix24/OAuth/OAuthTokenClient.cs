@@ -19,7 +19,7 @@ internal sealed class OAuthTokenClient(HttpClient http, Bitrix24RestOptions opti
         return grant.IsSuccess ? RestResult<PortalTokens>.Success(grant.Value.Tokens) : RestResult<PortalTokens>.Failure(grant.Error);
     }
 
-    /// <summary>The whole answer of a refresh: the new pair and whom the OAuth server issued it for (REFERENCE §3.3).</summary>
+    /// <summary>The whole answer of a refresh: the new pair and whom the OAuth server issued it for (https://apidocs.bitrix24.com/settings/oauth/index.html).</summary>
     public async Task<RestResult<OAuthGrant>> ExchangeAsync(string refreshToken, TimeSpan attemptTimeout)
     {
         var server = options.OAuthServer;

@@ -58,7 +58,7 @@ public sealed record PbxHungUp(string CallId, CallStatusCode Status, TimeSpan Du
 /// <summary>
 /// The PBX connector is about to write an Originate for a click-to-call: committed BEFORE the action
 /// reaches the socket, so that after a crash or a cut connection a retry knows the phone may already
-/// be ringing and looks for the call instead of ringing it again (RELIABILITY promise 7).
+/// be ringing and looks for the call instead of ringing it again.
 /// </summary>
 /// <param name="CallId">The call.</param>
 /// <param name="Pbx">The PBX's name in the settings.</param>

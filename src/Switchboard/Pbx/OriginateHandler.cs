@@ -18,7 +18,7 @@ namespace Switchboard.Pbx;
 /// the call in Bitrix24 with a status and a reason, and the command is done: a click is never left open.
 /// </summary>
 /// <remarks>
-/// A phone must ring at most once per click (RELIABILITY promise 7, FIELD-LESSONS 4):
+/// A phone must ring at most once per click:
 /// <list type="bullet">
 /// <item>the ledger emits one originate per CALL_ID, ever, however often Bitrix24 delivers the click;</item>
 /// <item>the same user clicking the same number again within <see cref="PbxOptions.RepeatClickWindow"/> is not rung again;</item>

@@ -18,7 +18,7 @@ public sealed class PbxOptions
     /// </summary>
     public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(9);
 
-    /// <summary>The same user clicking the same number again within this time rings once (FIELD-LESSONS 4).</summary>
+    /// <summary>The same user clicking the same number again within this time rings once.</summary>
     public TimeSpan RepeatClickWindow { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>The country of numbers written without a country code (ISO 3166: <c>RU</c>, <c>US</c>, <c>DE</c>); unset, they are kept as their digits.</summary>

@@ -6,7 +6,7 @@ namespace Switchboard.Pbx;
 /// <summary>
 /// Attaches a call's recording once the file is complete. No AMI event says so: MixMonitor closes the
 /// file in its own thread after the hangup (app_mixmonitor.c), and uploading it earlier sends a partial
-/// file (FIELD-LESSONS 8). So a recording counts as complete when the call has ended and the file's size
+/// file. So a recording counts as complete when the call has ended and the file's size
 /// has not changed for <see cref="AsteriskPbxOptions.RecordingSettleTime"/>. Bitrix24 takes only wav and
 /// mp3 (https://apidocs.bitrix24.com/api-reference/telephony/telephony-external-call-attach-record.html);
 /// any other file, or one that never appears, is noted on the call instead.

@@ -230,7 +230,7 @@ public sealed class EventVerifier(
                     return Verdict.Reject(Rejection.PortalUnreachable, "This change of the portal's application token could not be confirmed now: " + proof.Reason);
                 }
 
-                // Kept pending and untrusted: Bitrix24 sends an install once (REFERENCE.md §1.3, no
+                // Kept pending and untrusted: Bitrix24 sends an install once (no
                 // retries), so one that cannot be checked now is kept, its events refused, until the
                 // install flow proves it. Bounded, because anyone can send these.
                 var unverified = (await store.ListPortalsAsync(cancellationToken).ConfigureAwait(false))

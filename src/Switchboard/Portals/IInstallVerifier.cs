@@ -24,7 +24,7 @@ public enum ProofOutcome
 public sealed record InstallProof(ProofOutcome Outcome, OAuthGrant? Grant, string Reason);
 
 /// <summary>
-/// Proves an install or a token change at the OAuth server (REFERENCE.md §3.3; EN-docs
+/// Proves an install or a token change at the OAuth server (https://apidocs.bitrix24.com/settings/oauth/index.html;
 /// settings/oauth/auto-renewal.md): the event's refresh token is exchanged with Switchboard's client
 /// credentials, which only a genuine install of this application can pass, and the answer names the
 /// portal's member_id and client_endpoint. The event's own text is never trusted for either.
@@ -66,7 +66,7 @@ public sealed partial class OAuthInstallVerifier(
         ArgumentNullException.ThrowIfNull(auth);
         if (string.IsNullOrEmpty(auth.RefreshToken))
         {
-            // ONAPPINSTALL and ONAPPUPDATE carry refresh_token (REFERENCE.md §2.1, §2.3).
+            // ONAPPINSTALL and ONAPPUPDATE carry refresh_token (https://apidocs.bitrix24.com/api-reference/events/index.html).
             return new InstallProof(ProofOutcome.Refused, null, "The event has no auth[refresh_token], which Switchboard exchanges at the OAuth server to prove it.");
         }
 

@@ -13,7 +13,7 @@ namespace Switchboard.Tests.Durability;
 
 /// <summary>
 /// A phone never rings twice for one click and a call is never left open or finished twice, whatever
-/// crashes happen (RELIABILITY promise 7): Switchboard as a real child process, killed with SIGKILL,
+/// crashes happen: Switchboard as a real child process, killed with SIGKILL,
 /// the portal emulator and the Asterisk emulator on loopback sockets.
 /// </summary>
 [Collection(CrashTestGroup.Name)]

@@ -3,7 +3,7 @@ using Switchboard.Emulator;
 namespace Switchboard.Tests.Infrastructure;
 
 /// <summary>
-/// The OAuth server every test server proves its installs at (REFERENCE §3.3): one portal emulator for
+/// The OAuth server every test server proves its installs at (https://apidocs.bitrix24.com/settings/oauth/index.html): one portal emulator for
 /// the test process, which also answers for each <see cref="TestPortal"/> (registered when the portal
 /// is created), so a test portal's install is proven as a real one is, and a made-up one is refused.
 /// </summary>

@@ -126,7 +126,7 @@ public sealed class ClickToCallEndToEndTests
         await using var lab = await PbxLab.StartAsync();
 
         var first = await lab.ClickAsync(2, "+14155551234");
-        // Bitrix24 delivering the same click again (FIELD-LESSONS 4), then the user clicking once more.
+        // Bitrix24 delivering the same click again, then the user clicking once more.
         var repeat = await lab.Bitrix24.SendEventAsync("ONEXTERNALCALLSTART", new Dictionary<string, string>
         {
             ["PHONE_NUMBER"] = "+14155551234", ["PHONE_NUMBER_INTERNATIONAL"] = "+14155551234", ["EXTENSION"] = "",

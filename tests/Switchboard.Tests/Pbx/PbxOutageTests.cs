@@ -6,7 +6,7 @@ namespace Switchboard.Tests.Pbx;
 
 /// <summary>
 /// AMI never replays an event: a cut connection or a restarted Asterisk in the middle of a call must
-/// leave no call open and finish none twice (RELIABILITY promise 7). The connector reconciles with the
+/// leave no call open and finish none twice. The connector reconciles with the
 /// live channels (CoreShowChannels) after every (re)connect.
 /// </summary>
 public sealed class PbxOutageTests

@@ -237,7 +237,7 @@ public sealed partial class PortalSetupHandler(
     /// <summary>
     /// An install kept pending because it could not be proven when it arrived (no client credentials,
     /// or the OAuth server did not answer): its stored refresh token is exchanged at the OAuth server
-    /// now (REFERENCE.md §3.3), and the portal takes the endpoint and the pair the server names. Null
+    /// now (https://apidocs.bitrix24.com/settings/oauth/index.html), and the portal takes the endpoint and the pair the server names. Null
     /// when proven; otherwise the outcome to return.
     /// </summary>
     private async Task<CommandOutcome?> ProvePendingAsync(string memberId, CancellationToken cancellationToken)
