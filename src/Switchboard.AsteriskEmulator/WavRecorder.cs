@@ -10,7 +10,7 @@ namespace Switchboard.AsteriskEmulator;
 /// </summary>
 internal sealed class WavRecorder : IDisposable
 {
-    private const int SampleRate = 8000;
+    private const int SampleRate = MixMonitorWav.SampleRate;
     private readonly FileStream _file;
     private readonly Func<DateTimeOffset> _now;
     private readonly DateTimeOffset _start;
@@ -117,22 +117,38 @@ internal sealed class WavRecorder : IDisposable
 
     private void WriteHeader()
     {
-        Span<byte> h = stackalloc byte[44];
-        var data = (uint)(_samples * 2);
-        "RIFF"u8.CopyTo(h);
-        BinaryPrimitives.WriteUInt32LittleEndian(h[4..], 36 + data);
-        "WAVE"u8.CopyTo(h[8..]);
-        "fmt "u8.CopyTo(h[12..]);
-        BinaryPrimitives.WriteUInt32LittleEndian(h[16..], 16);
-        BinaryPrimitives.WriteUInt16LittleEndian(h[20..], 1); // PCM
-        BinaryPrimitives.WriteUInt16LittleEndian(h[22..], 1); // mono
-        BinaryPrimitives.WriteUInt32LittleEndian(h[24..], SampleRate);
-        BinaryPrimitives.WriteUInt32LittleEndian(h[28..], SampleRate * 2);
-        BinaryPrimitives.WriteUInt16LittleEndian(h[32..], 2);
-        BinaryPrimitives.WriteUInt16LittleEndian(h[34..], 16);
-        "data"u8.CopyTo(h[36..]);
-        BinaryPrimitives.WriteUInt32LittleEndian(h[40..], data);
+        Span<byte> h = stackalloc byte[MixMonitorWav.HeaderBytes];
+        MixMonitorWav.WriteHeader(h, _samples);
         _file.Seek(0, SeekOrigin.Begin);
         _file.Write(h);
+    }
+}
+
+/// <summary>The format of the recordings the emulator's MixMonitor writes: RIFF/WAVE, PCM 16-bit mono, 8 kHz.</summary>
+public static class MixMonitorWav
+{
+    /// <summary>Samples per second.</summary>
+    public const int SampleRate = 8000;
+
+    /// <summary>The header's length; the samples follow it.</summary>
+    public const int HeaderBytes = 44;
+
+    /// <summary>Writes the 44-byte header of a file holding <paramref name="samples"/> 16-bit samples.</summary>
+    public static void WriteHeader(Span<byte> header, long samples)
+    {
+        var data = (uint)(samples * 2);
+        "RIFF"u8.CopyTo(header);
+        BinaryPrimitives.WriteUInt32LittleEndian(header[4..], 36 + data);
+        "WAVE"u8.CopyTo(header[8..]);
+        "fmt "u8.CopyTo(header[12..]);
+        BinaryPrimitives.WriteUInt32LittleEndian(header[16..], 16);
+        BinaryPrimitives.WriteUInt16LittleEndian(header[20..], 1); // PCM
+        BinaryPrimitives.WriteUInt16LittleEndian(header[22..], 1); // mono
+        BinaryPrimitives.WriteUInt32LittleEndian(header[24..], SampleRate);
+        BinaryPrimitives.WriteUInt32LittleEndian(header[28..], SampleRate * 2);
+        BinaryPrimitives.WriteUInt16LittleEndian(header[32..], 2);
+        BinaryPrimitives.WriteUInt16LittleEndian(header[34..], 16);
+        "data"u8.CopyTo(header[36..]);
+        BinaryPrimitives.WriteUInt32LittleEndian(header[40..], data);
     }
 }

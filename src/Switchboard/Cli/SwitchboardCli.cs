@@ -111,18 +111,7 @@ public static partial class SwitchboardCli
         emulator.Options.Add(urls);
         emulator.SetAction(async (parse, ct) =>
         {
-            var configuration = new ConfigurationBuilder()
-                .SetBasePath(AppContext.BaseDirectory)
-                .AddJsonFile("appsettings.json", optional: true)
-                .AddEnvironmentVariables()
-                .AddCommandLine([.. parse.UnmatchedTokens])
-                .Build();
-            var options = new Switchboard.Emulator.EmulatorOptions { Url = parse.GetValue(urls) ?? "http://127.0.0.1:8124" };
-            var section = configuration.GetSection(Switchboard.Emulator.EmulatorOptions.SectionName);
-            if (section.Exists())
-            {
-                section.Bind(options);
-            }
+            var options = BindToolOptions(parse, Switchboard.Emulator.EmulatorOptions.SectionName, new Switchboard.Emulator.EmulatorOptions { Url = parse.GetValue(urls) ?? "http://127.0.0.1:8124" });
 
             await using var portal = new Switchboard.Emulator.PortalEmulator(options);
             await portal.StartAsync(ct).ConfigureAwait(false);
@@ -131,6 +120,24 @@ public static partial class SwitchboardCli
             return 0;
         });
         return emulator;
+    }
+
+    /// <summary>An emulator's settings: <paramref name="options"/> with its section from appsettings.json, the environment and the unmatched <c>--Section:Key=Value</c> tokens bound over it.</summary>
+    private static T BindToolOptions<T>(ParseResult parse, string sectionName, T options)
+    {
+        var section = new ConfigurationBuilder()
+            .SetBasePath(AppContext.BaseDirectory)
+            .AddJsonFile("appsettings.json", optional: true)
+            .AddEnvironmentVariables()
+            .AddCommandLine([.. parse.UnmatchedTokens])
+            .Build()
+            .GetSection(sectionName);
+        if (section.Exists())
+        {
+            section.Bind(options);
+        }
+
+        return options;
     }
 
     private static Command AsteriskEmulatorCommand()
@@ -145,18 +152,7 @@ public static partial class SwitchboardCli
         command.Options.Add(speed);
         command.SetAction(async (parse, ct) =>
         {
-            var configuration = new ConfigurationBuilder()
-                .SetBasePath(AppContext.BaseDirectory)
-                .AddJsonFile("appsettings.json", optional: true)
-                .AddEnvironmentVariables()
-                .AddCommandLine([.. parse.UnmatchedTokens])
-                .Build();
-            var options = new Switchboard.AsteriskEmulator.AsteriskEmulatorOptions();
-            var section = configuration.GetSection(Switchboard.AsteriskEmulator.AsteriskEmulatorOptions.SectionName);
-            if (section.Exists())
-            {
-                section.Bind(options);
-            }
+            var options = BindToolOptions(parse, Switchboard.AsteriskEmulator.AsteriskEmulatorOptions.SectionName, new Switchboard.AsteriskEmulator.AsteriskEmulatorOptions());
 
             options.Port = parse.GetValue(port) ?? options.Port;
             options.Speed = parse.GetValue(speed) ?? options.Speed;
